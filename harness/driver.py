@@ -29,7 +29,7 @@ from harness.store import ResultStore, RunManifest
 from harness.preparation import run_preparation
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
 from harness.worker import WorkerJob, cameras_for
-from policies.base import PolicyContext, PolicyInfo
+from policies.base import ORACLE_NOTE, PolicyContext, PolicyInfo
 from policies.registry import policy_entries
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
@@ -124,6 +124,7 @@ def policy_context(benchmark: Benchmark, preset: Preset, *, seed: int, checkpoin
         checkpoint=checkpoint,
         device=device,
         options=dict(options),
+        preset=preset,
     )
 
 
@@ -168,7 +169,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         suites = {s.name: s for s in benchmark.suites()}
         tasks = {t.name: t for s in suites.values() for t in s.tasks}
 
-        versions = benchmark.versions()
+        versions = benchmark.versions(preset)
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
         manifest = RunManifest(
@@ -262,7 +263,7 @@ def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
-    kind = "official protocol" if preset.official else "NOT an official protocol"
+    kind = preset.protocol_kind(manifest.versions)
     console.print(f"[bold]run[/] {manifest.run_id}  (store {store})", soft_wrap=True)
     policy_input = describe_layout(preset.image_layout)
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
@@ -270,15 +271,22 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
         policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
     console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
-    weights = "" if info.trained else "  [yellow]untrained weights[/]"
+    if info.privileged:
+        weights = f"  [bold magenta]{ORACLE_NOTE}[/]"
+    else:
+        weights = "" if info.trained else "  [yellow]untrained weights[/]"
     console.print(f"[bold]policy[/] {info.name} checkpoint {info.checkpoint_digest}{weights}")
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)
     if differences:
         said = ", ".join(f"{pkg} {have} here, {want} in the protocol" for pkg, want, have in differences)
-        pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
-        console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({said}): success rates "
-                      f"move with it; for a number beside the paper's, pip install {pins}[/]", soft_wrap=True)
+        if preset.official and preset.other_stack_label:
+            console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({escape(said)}): this "
+                          f"run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
+        else:
+            pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
+            console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({said}): success rates "
+                          f"move with it; for a number beside the paper's, pip install {pins}[/]", soft_wrap=True)
     skipped = planned - todo
     console.print(f"[bold]episodes[/] {planned} planned, {skipped} already stored, {todo} to run")

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             runs, baselines, out_dir=out.resolve(), allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha
         )
         files = write_report(report, out)
+    for r in report.oracles:
+        console.print(f"[bold magenta]ORACLE[/] (privileged, not comparable with learned policies): {r.run_id}")
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
     for r in report.partial:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
@@ -18,6 +19,7 @@ from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec
 from harness.store import ResultStore
 from harness.summary import suite_rates
+from policies.base import ORACLE_NOTE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +115,7 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
 def print_summary(console: Console, outcome, store_path: Path) -> None:
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
-    table = Table(title=f"run {outcome.run_id}", title_justify="left")
+    table = Table(title=f"run {escape(outcome.run_id)}", title_justify="left")
     for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "stored"):
         table.add_column(col)
     for r in rates:
@@ -123,6 +125,9 @@ def print_summary(console: Console, outcome, store_path: Path) -> None:
             str(r.errors), f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
         )
     console.print(table)
+    if outcome.manifest.policy.get("privileged"):
+        console.print(f"[bold magenta]{ORACLE_NOTE}[/]: policy {escape(outcome.manifest.policy_name)} read the "
+                      "simulator's privileged state; these rates measure the harness, not a learned policy", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
         console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")

@@ -42,6 +42,11 @@ class RunData:
         return bool(self.manifest.policy.get("trained", True))
 
     @property
+    def privileged(self) -> bool:
+        """An oracle (PolicyInfo.privileged): it read the simulator's privileged state."""
+        return bool(self.manifest.policy.get("privileged", False))
+
+    @property
     def stored_ids(self) -> set[str]:
         return {r["episode_id"] for r in self.rows}
 

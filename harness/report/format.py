@@ -91,8 +91,23 @@ def video_href(link: str) -> str:
 
 def run_title(run: RunData) -> str:
     policy = run.manifest.policy_name
-    extra = "" if run.trained else " (untrained weights)"
+    extra = run_mark(run)
     return f"{run.run_id}{extra}" if policy in run.run_id else f"{run.run_id} [{policy}]{extra}"
+
+
+def run_mark(run: RunData) -> str:
+    """What a run's label carries besides its name: an oracle, or untrained weights."""
+    if run.privileged:
+        return " (ORACLE)"
+    return "" if run.trained else " (untrained weights)"
+
+
+def oracle_sentence(run: RunData) -> str:
+    return (
+        f"Run {run.run_id} is an ORACLE: policy {run.manifest.policy_name} reads the simulator's privileged state "
+        "(it is no learned policy). Its success rates measure the harness's action path and success check, and are "
+        "not comparable with a learned policy's."
+    )
 
 
 def untrained_sentence(run: RunData) -> str:

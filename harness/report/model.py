@@ -92,7 +92,12 @@ class Report:
 
     @property
     def untrained(self) -> list[RunData]:
-        return [r for r in self.runs if not r.trained]
+        """Learned policies without trained weights (an oracle has no weights to train: it is an oracle)."""
+        return [r for r in self.runs if not r.trained and not r.privileged]
+
+    @property
+    def oracles(self) -> list[RunData]:
+        return [r for r in self.runs if r.privileged]
 
     @property
     def partial(self) -> list[RunData]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from harness.report.format import CellText, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import (CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href,
+                                   when)
 from harness.report.model import Report
 from harness.report.tables import (
     Table,
@@ -37,6 +38,8 @@ def table_md(table: Table, *, bold_runs: bool = True) -> str:
 
 def render_markdown(report: Report) -> str:
     out = [f"# {report.title}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
+    for run in report.oracles:
+        out += [f"> **Oracle.** {oracle_sentence(run)}", ""]
     for run in report.untrained:
         out += [f"> **Untrained weights.** {untrained_sentence(run)}", ""]
     for run in report.partial:
