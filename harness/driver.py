@@ -30,7 +30,7 @@ from harness.store import ResultStore, RunManifest
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
-from policies.registry import policy_entries
+from policies.registry import policy_entries, precheck_policy
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
 
@@ -149,6 +149,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
                               device=spec.device, options=spec.policy_options)
 
+    precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
     factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
     executor = factory(spec.policy, context(preset))
     try:

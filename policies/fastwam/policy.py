@@ -7,7 +7,8 @@ Factories (one per variant) for the policy registry:
     policies.fastwam.policy:make_fastwam_idm      imagine video, then actions (inverse dynamics)
 
 PolicyContext.options (all optional):
-    size=tiny|full   without a checkpoint: a seeded random model of that size (default tiny)
+    size=tiny|full   without a checkpoint: a seeded random model of that size; required then, so that
+                     a forgotten --checkpoint never runs a random model by default
     assets=DIR       local directory with the Wan2.2 VAE, umt5 encoder and tokenizer
     seed=N           weight-init seed for random models and the sampling-noise seed (default ctx.seed)
     steps=N, sigma_shift=X   override the checkpoint's sampling settings
@@ -41,6 +42,7 @@ from policies.fastwam.config import PROMPT_TEMPLATE, VARIANTS
 from policies.fastwam.inference import Conditioning, draw_noise, sample
 from policies.fastwam.layouts import PREFERRED_PRESETS, BenchmarkLayout, layout_for
 from policies.fastwam.network import parameter_counts
+from policies.fastwam.request import require_weights
 from policies.fastwam.runtime import BuildRequest, FastWAMRuntime, build_runtime
 from policies.fastwam.stats import check_dims, find_stats_file, identity_stats, input_transforms, output_transforms
 from policies.fastwam.text import encode_prompts
@@ -243,6 +245,7 @@ def parse_options(ctx: PolicyContext, variant: str | None = None) -> BuildReques
     size = _option(opts, "size")
     if size is not None and size not in ("tiny", "full"):
         raise UsageError(f"size must be 'tiny' or 'full', got {size!r}")
+    require_weights(ctx, variant or "fastwam")
     decode = (_option(opts, "decode_video") or "false").lower()
     if decode not in _BOOLS:
         raise UsageError(f"decode_video must be true or false, got {decode!r}")
