@@ -102,7 +102,8 @@ def run_identity(*, policy: PolicyInfo, preset: Preset, versions: Mapping[str, s
 
     Besides the policy's name and checkpoint digest, everything the user can change that changes the
     policy's actions counts: its options, its seed, the transforms it declares (normalisation
-    statistics among them), and the checkpoint path when the policy cannot digest the file itself."""
+    statistics among them), the settings it declares in `extra["run_identity"]`, and the checkpoint path
+    when the policy cannot digest the file itself."""
     body = {
         "policy": policy.name,
         "checkpoint": policy.checkpoint_digest,
@@ -113,6 +114,11 @@ def run_identity(*, policy: PolicyInfo, preset: Preset, versions: Mapping[str, s
         "preset": preset.hash,
         "versions": _identity_versions(versions),
     }
+    declared = policy.extra.get("run_identity")
+    if declared:
+        # Settings the policy resolved itself, defaults included (Fast-WAM's Optional IDM inference
+        # mode). Only present when declared, so every other run keeps its identity.
+        body["declared"] = jsonable(declared)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -25,6 +25,8 @@ class PolicyInfo:
       worker side (see policies.transforms); the env never guesses what a policy wants.
     preferred_presets: benchmark -> preset name used when the user names none.
     trained: False for random or untrained weights; reports say so plainly.
+    extra: anything else worth recording; extra["run_identity"] (a JSON-able mapping), when present, holds
+      settings the policy resolved itself that change its actions, and is hashed into the run identity.
     """
 
     name: str

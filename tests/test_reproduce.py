@@ -142,3 +142,28 @@ def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
     assert "2 planned, 2 already stored, 0 to run" in again.stdout
     assert "at the pace of 2 stored episode(s)" in again.stdout
     assert json.loads((out / "verdicts.json").read_text())["cells"] == verdicts["cells"]
+
+
+def test_each_policy_is_judged_against_its_own_row():
+    from harness.cli.cmd_reproduce import paper_row
+    from harness.reproduce.tables import paper_method
+
+    table, base = TABLES["table2"], load_baselines(baseline_dirs())
+
+    def row(policy, checkpoint=None, **options):
+        spec = table_spec(table, policy=policy, checkpoint=checkpoint, policy_options=options)
+        return paper_row(base, table, paper_method(spec))
+
+    assert row("fastwam").method == "Fast-WAM" and row("fastwam-joint").method == "Fast-WAM-Joint"
+    assert row("fastwam-idm", "ckpt/libero_idm_2cam224.pt").method == "Fast-WAM-IDM"  # the paper's variant
+    optional = "ckpt/libero_optional_idm_2cam224.pt"
+    idm = row("fastwam-idm", optional)
+    assert idm.method == "Fast-WAM Optional IDM, idm mode (README)" and idm.average == 98.55
+    assert idm.source.id == "fastwam-readme"
+    first = row("fastwam-idm", optional, action_infer_mode="first_frame")
+    assert first.average == 97.75 and first.success["libero_10"] == 95.8
+    assert row("noop").method == "Fast-WAM"
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="no row 'pi7'.*choose --against from: .*OpenVLA"):
+        paper_row(base, table, "pi7")

@@ -24,7 +24,7 @@ from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs,
 from harness.report.model import build_report
 from harness.reproduce.cells import AVERAGE, TableVerdicts, judge_cells
 from harness.reproduce.estimate import estimate
-from harness.reproduce.tables import DEFAULT_METHOD, PAPER_METHODS, TABLES, PaperTable, get_table, table_spec
+from harness.reproduce.tables import TABLES, PaperTable, get_table, paper_method, table_spec
 from harness.reproduce.verdict import ABOVE, BELOW, REPRODUCED
 from harness.spec import EvalSpec, episode_keys, plan_tasks
 from harness.store import ResultStore
@@ -54,14 +54,9 @@ def add_table_arguments(p: argparse.ArgumentParser) -> None:
     add_execution_arguments(p)
 
 
-def paper_method(policy: str, options: dict[str, str], against: str | None) -> str:
-    if against:
-        return against
-    return PAPER_METHODS.get(policy, DEFAULT_METHOD)
-
-
 def paper_row(baselines: BaselineSet, table: PaperTable, method: str) -> BaselineResult:
-    rows = [r for r in baselines.for_benchmark(table.benchmark) if r.table == table.title]
+    """The row of that method among the table's benchmark's baselines (the paper's, the README's, a user's)."""
+    rows = baselines.for_benchmark(table.benchmark)
     for row in rows:
         if row.method == method:
             return row
@@ -121,7 +116,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                       tasks=args.tasks, episodes=args.episodes)
     options = run_options(args, console)
     baselines = load_baselines(baseline_dirs(args.baselines))
-    paper = paper_row(baselines, table, paper_method(args.policy, spec.policy_options, args.against))
+    paper = paper_row(baselines, table, args.against or paper_method(spec))
     print_plan(console, table, spec, args, paper)
     outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
     print_summary(console, outcome, args.store)

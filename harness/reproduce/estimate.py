@@ -6,9 +6,9 @@ from this run's own measured pace."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from harness.store import ResultStore
 from harness.types import EpisodeKey

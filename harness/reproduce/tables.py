@@ -7,13 +7,14 @@ fastwam-robotwin for Fast-WAM policies, else the benchmark's official preset).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from envs.libero.catalog import SUITES as LIBERO_SUITES
 from harness.errors import UsageError
 from harness.report.layout import TableLayout, layout_for
 from harness.spec import EvalSpec
+from policies.fastwam.request import is_optional_idm
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,20 @@ PAPER_METHODS: Mapping[str, str] = {
     "fastwam-novideo": "Fast-WAM w.o. video co-train",
 }
 DEFAULT_METHOD = "Fast-WAM"  # the paper's own method, for policies the paper has no row for
+# The Optional IDM release is not in the paper: its figures are the official README's, per mode.
+OPTIONAL_IDM_METHODS: Mapping[str, str] = {
+    "idm": "Fast-WAM Optional IDM, idm mode (README)",
+    "first_frame": "Fast-WAM Optional IDM, first_frame mode (README)",
+}
+
+
+def paper_method(spec: EvalSpec) -> str:
+    """The published row a run of this spec is judged against by default."""
+    mode = spec.policy_options.get("action_infer_mode")
+    optional = spec.checkpoint is not None and is_optional_idm(spec.checkpoint)
+    if spec.policy == "fastwam-idm" and (optional or mode):
+        return OPTIONAL_IDM_METHODS.get(mode or "idm", DEFAULT_METHOD)
+    return PAPER_METHODS.get(spec.policy, DEFAULT_METHOD)
 
 
 def get_table(name: str) -> PaperTable:
