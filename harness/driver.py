@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,15 +23,15 @@ from envs.registry import get_benchmark
 from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.preparation import run_preparation
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
-from harness.worker import WorkerJob, cameras_for
+from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
-from policies.registry import policy_entries
+from policies.registry import policy_entries, precheck_policy
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
 
@@ -150,6 +150,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
                               device=spec.device, options=spec.policy_options)
 
+    precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
     factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
     executor = factory(spec.policy, context(preset))
     try:
@@ -167,7 +168,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         check_policy(info, benchmark, preset)
         cameras = cameras_for(preset, info)
         suites = {s.name: s for s in benchmark.suites()}
-        tasks = {t.name: t for s in suites.values() for t in s.tasks}
+        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
         versions = benchmark.versions()
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
@@ -231,7 +232,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                         runnable = []
                         for key in todo:
                             if key.id in prepared.problems:
-                                on_result(_unprepared(key, tasks[key.task], prepared.problems[key.id]))
+                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
                             else:
                                 runnable.append(key)
                         if runnable:

@@ -80,10 +80,10 @@ class RolloutPlan:
 
     @classmethod
     def build(cls, *, preset: Preset, suite: str, task: str, policy: PolicyInfo, action_dim: int,
-              noop_action: np.ndarray, cameras: Sequence[str]) -> "RolloutPlan":
+              noop_action: np.ndarray, cameras: Sequence[str], limits_from: str = "") -> "RolloutPlan":
         warmup = np.asarray(preset.warmup_action if preset.warmup_action is not None else noop_action, dtype=np.float64)
         return cls(
-            max_steps=preset.max_steps_for(suite, task),
+            max_steps=preset.max_steps_for(suite, task, limits_from),
             warmup_steps=preset.warmup_steps,
             warmup_action=warmup,
             replan_steps=preset.replan_steps,

@@ -168,6 +168,14 @@ class TaskInfo:
     instruction: str
     episodes: int  # how many distinct episodes the benchmark defines for it
     settings: tuple[str, ...] = ("default",)
+    # The suite whose step limit applies where a preset names none for this task's own suite (a
+    # perturbed suite runs as long as the suite it perturbs); "" for none.
+    limits_from: str = ""
+
+    @property
+    def key(self) -> str:
+        """Unique across suites (a perturbed suite's tasks keep their base task's names)."""
+        return f"{self.suite}/{self.name}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class PolicyInfo:
       scripted expert's plan) instead of what a learned policy sees: its success rate measures the
       harness and the benchmark, and runs and reports mark it ORACLE, never beside learned policies
       as a peer.
+    extra: anything else worth recording; extra["run_identity"] (a JSON-able mapping), when present, holds
+      settings the policy resolved itself that change its actions, and is hashed into the run identity.
     """
 
     name: str

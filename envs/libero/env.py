@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,10 @@ class LiberoEnv:
             # The harness ends episodes itself (success or the preset's limit), never robosuite.
             ignore_done=True,
         )
+        # Which words the policy reads: the task's listed instruction (openpi's and Fast-WAM's file-name
+        # language, or a perturbed suite's own), or the BDDL file's (LIBERO-PRO's runner prompts with it).
+        source = preset.params.get("instruction", "task")
+        self._instruction = " ".join(str(self._env.language_instruction).split()) if source == "bddl" else task.instruction
         self._render_ms = 0.0
         self._rendering = False
         self._blank = np.zeros((preset.render.height, preset.render.width, 3), dtype=np.uint8)
@@ -111,7 +116,7 @@ class LiberoEnv:
         return Observation(
             images=images,
             state=libero_state(raw),
-            instruction=self.task.instruction,
+            instruction=self._instruction,
             episode_id=self._episode_id,
             step=self._step,
             extras=extras,

@@ -27,14 +27,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", help="task indices or names per suite: '0,1', '0-4', a name; default: all")
     p.add_argument("--setting", type=csv_list, default=(), help="clean,randomized (RoboTwin); default: the preset's")
     p.add_argument("--episodes", type=int, help="episodes per task and setting; default: the preset's (LIBERO 50)")
+    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
+    add_policy_arguments(p)
+    add_execution_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    """The policy flags `run` shares with `reproduce`."""
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., remote://HOST:PORT or module:factory")
     p.add_argument("--checkpoint", help="policy checkpoint path")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
     p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1")
-    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
     p.add_argument("--seed", type=int, help="the policy's seed (part of the run identity); default: the preset's "
                    "env_seed. The simulator's seed always comes from the preset")
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Store, recording, engine and output flags `run` shares with `reproduce`."""
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
@@ -58,7 +69,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "(Ray workers only; default 3600; 0: no limit)")
     p.add_argument("-v", "--verbose", action="store_true", help="timings on every episode line; actor output shown")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-episode lines or progress bar")
-    p.set_defaults(func=run)
 
 
 def build_spec(args: argparse.Namespace) -> EvalSpec:
