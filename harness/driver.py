@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,17 +20,18 @@ from rich.markup import escape
 from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
+from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.preparation import run_preparation
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
-from harness.worker import WorkerJob, cameras_for
-from policies.base import ORACLE_NOTE, PolicyContext, PolicyInfo
-from policies.registry import policy_entries
+from harness.worker import WorkerJob, cameras_for, job_tasks
+from policies.base import PolicyContext, PolicyInfo
+from policies.registry import policy_entries, precheck_policy
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
 
@@ -150,6 +151,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
                               device=spec.device, options=spec.policy_options)
 
+    precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
     factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
     executor = factory(spec.policy, context(preset))
     try:
@@ -167,11 +169,14 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         check_policy(info, benchmark, preset)
         cameras = cameras_for(preset, info)
         suites = {s.name: s for s in benchmark.suites()}
-        tasks = {t.name: t for s in suites.values() for t in s.tasks}
+        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
         versions = benchmark.versions(preset)
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
+        # Every package the preset's [simulator] table names is recorded, so the header's warning and
+        # the report's note cover each of them (the identity keeps the benchmark's own stack).
+        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,
@@ -228,7 +233,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                         runnable = []
                         for key in todo:
                             if key.id in prepared.problems:
-                                on_result(_unprepared(key, tasks[key.task], prepared.problems[key.id]))
+                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
                             else:
                                 runnable.append(key)
                         if runnable:
@@ -271,11 +276,11 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
         policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
     console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
+    weights = "" if info.trained else "  [yellow]untrained weights[/]"
     if info.privileged:
-        weights = f"  [bold magenta]{ORACLE_NOTE}[/]"
-    else:
-        weights = "" if info.trained else "  [yellow]untrained weights[/]"
-    console.print(f"[bold]policy[/] {info.name} checkpoint {info.checkpoint_digest}{weights}")
+        weights += ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+                    "harness, not comparable with learned policies")
+    console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)

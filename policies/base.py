@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from envs.presets import Preset
 
 
-# How runs of a privileged policy (an oracle) are marked wherever a run is named.
-ORACLE_NOTE = "ORACLE: privileged simulator state, not comparable with learned policies"
-
-
 @dataclass(frozen=True)
 class PolicyInfo:
     """What a policy declares about itself; recorded with every run and checked before it starts.
@@ -32,8 +28,12 @@ class PolicyInfo:
       worker side (see policies.transforms); the env never guesses what a policy wants.
     preferred_presets: benchmark -> preset name used when the user names none.
     trained: False for random or untrained weights; reports say so plainly.
-    privileged: True for an oracle that reads the simulator's privileged state (a scripted expert):
-      its success rate is not comparable with a learned policy's, and runs and reports mark it ORACLE.
+    privileged: True for an oracle that acts on the simulator's privileged state (object poses, the
+      scripted expert's plan) instead of what a learned policy sees: its success rate measures the
+      harness and the benchmark, and runs and reports mark it ORACLE, never beside learned policies
+      as a peer.
+    extra: anything else worth recording; extra["run_identity"] (a JSON-able mapping), when present, holds
+      settings the policy resolved itself that change its actions, and is hashed into the run identity.
     """
 
     name: str

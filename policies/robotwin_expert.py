@@ -48,8 +48,7 @@ class RoboTwinExpertPolicy:
             # What changes its actions besides the preset (already in the run identity): the chunk length.
             checkpoint_digest=f"expert-h{self._horizon}",
             cameras=(),  # reads no frame: nothing is rendered for it
-            trained=False,
-            privileged=True,
+            privileged=True,  # no weights, so not "untrained": an oracle
             description="oracle: replays the trajectory RoboTwin's scripted expert plans for the episode's seed",
         )
 

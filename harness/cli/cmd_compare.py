@@ -70,10 +70,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 f"[yellow]partial run[/]: {run_data.run_id} ({len(run_data.planned) - run_data.missing}/"
                 f"{len(run_data.planned)} episodes stored)"
             )
-        if run_data.privileged:
-            console.print(f"[bold magenta]ORACLE[/] (privileged, not comparable with learned policies): {run_data.run_id}")
-        elif not run_data.trained:
+        if not run_data.trained:
             console.print(f"[bold red]untrained weights[/]: {run_data.run_id}")
+        if run_data.privileged:
+            console.print(f"[bold magenta]ORACLE[/] (privileged simulator state): {run_data.run_id}")
     console.print(f"'better'/'worse' only where the test gives p < {args.alpha:g}, 'no significant difference' "
                   "otherwise; the interval is the score interval, and where it disagrees with the test the verdict "
                   "says so.")

@@ -54,10 +54,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             runs, baselines, out_dir=out.resolve(), allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha
         )
         files = write_report(report, out)
-    for r in report.oracles:
-        console.print(f"[bold magenta]ORACLE[/] (privileged, not comparable with learned policies): {r.run_id}")
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
+    for r in report.oracles:
+        console.print(f"[bold magenta]ORACLE[/] (privileged simulator state, not comparable with learned policies): "
+                      f"{r.run_id}")
     for r in report.partial:
         console.print(f"[yellow]partial run[/]: {r.run_id} ({len(r.planned) - r.missing}/{len(r.planned)} episodes)")
     console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, figures/)")

@@ -8,8 +8,7 @@ import json
 from html import escape
 
 from harness.report.figures import FigurePNG
-from harness.report.format import (CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href,
-                                   when)
+from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
 from harness.report.model import Report
 from harness.report.tables import (
     Table,
@@ -40,7 +39,6 @@ td.num { text-align: center; white-space: nowrap; }
 .notes { font-size: 12px; color: #495057; margin: 2px 0 14px 0; padding-left: 18px; }
 .banner { padding: 10px 14px; margin: 10px 0; border-radius: 4px; font-weight: 600; }
 .banner.untrained { background: #ffe3e3; border: 1px solid #e03131; color: #871616; }
-.banner.oracle { background: #f3e8ff; border: 1px solid #7048e8; color: #3b1f8c; }
 .banner.partial { background: #fff3bf; border: 1px solid #f08c00; color: #7c5800; }
 figure { margin: 14px 0; } figure img { max-width: 100%; border: 1px solid #e9ecef; }
 figcaption { font-size: 12px; color: #495057; }
@@ -92,10 +90,10 @@ def render_html(report: Report) -> str:
         f"<h1>{escape(report.title)}</h1>",
         f'<p class="meta">Generated {escape(when(report.generated_at))} by wam-eval.</p>',
     ]
-    for run in report.oracles:
-        out.append(f'<div class="banner oracle">{escape(oracle_sentence(run))}</div>')
     for run in report.untrained:
         out.append(f'<div class="banner untrained">{escape(untrained_sentence(run))}</div>')
+    for run in report.oracles:
+        out.append(f'<div class="banner untrained">{escape(oracle_sentence(run))}</div>')
     for run in report.partial:
         out.append(f'<div class="banner partial">{escape(partial_sentence(run))}</div>')
     for section in report.sections:

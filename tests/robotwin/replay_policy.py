@@ -34,4 +34,4 @@ class PrivilegedHold(HoldPolicy):
 
     def __init__(self, ctx: PolicyContext):
         super().__init__(ctx)
-        self._info = dataclasses.replace(self._info, name="hold-oracle", privileged=True)
+        self._info = dataclasses.replace(self._info, name="hold-oracle", privileged=True, trained=True)
