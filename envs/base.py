@@ -68,6 +68,10 @@ class Env(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: `check_drift() -> DriftCheck`, called once after warm-up, before the first policy
+    # call: how far the env's state is from the benchmark's reference state for this episode (LIBERO
+    # compares with its golden states). Envs without a reference leave it out.
+
 
 @runtime_checkable
 class Benchmark(Protocol):

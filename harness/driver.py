@@ -20,6 +20,7 @@ from rich.markup import escape
 from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
+from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
 from harness.preparation import run_preparation
@@ -172,6 +173,9 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         versions = benchmark.versions()
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
+        # Every package the preset's [simulator] table names is recorded, so the header's warning and
+        # the report's note cover each of them (the identity keeps the benchmark's own stack).
+        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,
@@ -272,7 +276,10 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
     console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     weights = "" if info.trained else "  [yellow]untrained weights[/]"
-    console.print(f"[bold]policy[/] {info.name} checkpoint {info.checkpoint_digest}{weights}")
+    if info.privileged:
+        weights += ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+                    "harness, not comparable with learned policies")
+    console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)
