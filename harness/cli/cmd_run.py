@@ -124,16 +124,24 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
 def print_summary(console: Console, outcome, store_path: Path) -> None:
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
-    table = Table(title=f"run {outcome.run_id}", title_justify="left")
-    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "stored"):
+    oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
+    table = Table(title=f"run {outcome.run_id}{oracle}", title_justify="left")
+    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "drift", "stored"):
         table.add_column(col)
     for r in rates:
         lo, hi = r.interval
+        # drift: episodes whose scene differed from the reference after warm-up, of those checked
+        drift = f"[bold red]{r.drifted}/{r.checked}[/]" if r.drifted else (f"0/{r.checked}" if r.checked else "-")
         table.add_row(
             r.suite, r.setting, f"{r.successes}/{r.n}", f"{100 * r.rate:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}",
-            str(r.errors), f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
+            str(r.errors), drift, f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
         )
     console.print(table)
+    drifted = sum(r.drifted for r in rates)
+    if drifted:
+        console.print(f"[bold red]{drifted} episode(s) started from a simulator state that drifted from the reference "
+                      "stack's: their success rates are not comparable with the paper's; `wam-eval doctor` checks "
+                      "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
         console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")

@@ -99,6 +99,10 @@ class Report:
         return [r for r in self.runs if not r.trained]
 
     @property
+    def oracles(self) -> list[RunData]:
+        return [r for r in self.runs if r.privileged]
+
+    @property
     def partial(self) -> list[RunData]:
         return [r for r in self.runs if r.partial]
 

@@ -9,10 +9,11 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
-from harness.report.aggregate import RunData
+from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
 from harness.report.format import (
+    DRIFT_MARK,
     EMPTY,
     INFERRED_MARK,
     OTHER_PROTOCOL_MARK,
@@ -122,6 +123,16 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             notes.append(
                 f"{run.run_id}: simulated with {', '.join(differs)}; {run.manifest.preset_name}'s authors ran the "
                 "protocol's version, and LIBERO success rates move with MuJoCo's."
+            )
+        drifted = drifted_tasks(run)
+        if drifted:
+            tasks = "; ".join(f"{suite} {task} ({n} episode(s), up to {dev:.3g})" for suite, task, n, dev in drifted)
+            stack = ", ".join(f"{k} {v}" for k, v in run.manifest.versions.items() if k != "python")
+            notes.append(
+                f"{DRIFT_MARK} {run.run_id}: DRIFT: episodes of these tasks started from another simulator state "
+                f"than the reference stack's golden states (largest qpos deviation after warm-up): {tasks}. "
+                f"Simulated on {stack}. Their success rates are not comparable with the paper's; `wam-eval doctor` "
+                "names what drifts on a stack."
             )
     if section.preset_mismatch:
         first = section.runs[0]
@@ -323,7 +334,8 @@ def manifest_table(run: RunData) -> Table:
         ("Run", m.run_id),
         ("Identity", m.identity),
         ("Benchmark", m.benchmark),
-        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {'yes' if run.trained else 'NO'})"),
+        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {'yes' if run.trained else 'NO'}"
+                   + ("; ORACLE: privileged simulator state" if run.privileged else "") + ")"),
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
