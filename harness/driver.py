@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,15 +20,16 @@ from rich.markup import escape
 from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
+from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.preparation import run_preparation
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
-from harness.worker import WorkerJob, cameras_for
+from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import policy_entries, precheck_policy
 
@@ -167,11 +168,14 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         check_policy(info, benchmark, preset)
         cameras = cameras_for(preset, info)
         suites = {s.name: s for s in benchmark.suites()}
-        tasks = {t.name: t for s in suites.values() for t in s.tasks}
+        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
         versions = benchmark.versions()
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
+        # Every package the preset's [simulator] table names is recorded, so the header's warning and
+        # the report's note cover each of them (the identity keeps the benchmark's own stack).
+        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,
@@ -228,7 +232,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                         runnable = []
                         for key in todo:
                             if key.id in prepared.problems:
-                                on_result(_unprepared(key, tasks[key.task], prepared.problems[key.id]))
+                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
                             else:
                                 runnable.append(key)
                         if runnable:
@@ -272,7 +276,10 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
     console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     weights = "" if info.trained else "  [yellow]untrained weights[/]"
-    console.print(f"[bold]policy[/] {info.name} checkpoint {info.checkpoint_digest}{weights}")
+    if info.privileged:
+        weights += ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+                    "harness, not comparable with learned policies")
+    console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)

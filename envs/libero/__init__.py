@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,12 +12,17 @@ from envs.libero.catalog import BENCHMARK, CAMERAS, INSTALL_HINT, load_suites, q
 from envs.presets import Preset
 from envs.presets.schema import PresetRules
 from envs.versions import package_versions
-from harness.errors import MissingDependencyError
+from harness.errors import MissingDependencyError, UsageError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict
 
 if TYPE_CHECKING:
     from harness.store import ResultStore
 
+
+# Where the policy's instruction comes from (preset params.instruction): the task as wam-eval lists it
+# (the language of its file name, as openpi and Fast-WAM prompt; a perturbed suite's own words where it
+# rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
+INSTRUCTION_SOURCES = ("task", "bddl")
 
 ACTION_DIM = 7  # delta eef pose (6) + gripper (-1 open, +1 closed)
 
@@ -45,6 +51,10 @@ class LiberoBenchmark:
         return np.array([0.0] * 6 + [-1.0])
 
     def check_available(self, preset: Preset) -> None:
+        source = preset.params.get("instruction", "task")
+        if source not in INSTRUCTION_SOURCES:
+            raise UsageError(f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
+                             f"not {source!r}")
         quiet_robosuite_import_warnings()
         try:
             import libero.libero  # noqa: F401

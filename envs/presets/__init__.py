@@ -74,8 +74,10 @@ class Preset:
         return [(pkg, want, str(versions.get(pkg, "not installed")))
                 for pkg, want in self.simulator.items() if str(versions.get(pkg)) != want]
 
-    def max_steps_for(self, suite: str, task: str) -> int:
-        for name in (task, suite):
+    def max_steps_for(self, suite: str, task: str, limits_from: str = "") -> int:
+        """The task's entry, else its suite's, else (a perturbed suite) the suite it perturbs, else
+        the default."""
+        for name in (task, suite, limits_from):
             if name in self.max_steps:
                 return int(self.max_steps[name])
         if self.max_steps_default is None:

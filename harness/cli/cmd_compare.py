@@ -72,6 +72,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             )
         if not run_data.trained:
             console.print(f"[bold red]untrained weights[/]: {run_data.run_id}")
+        if run_data.privileged:
+            console.print(f"[bold magenta]ORACLE[/] (privileged simulator state): {run_data.run_id}")
     console.print(f"'better'/'worse' only where the test gives p < {args.alpha:g}, 'no significant difference' "
                   "otherwise; the interval is the score interval, and where it disagrees with the test the verdict "
                   "says so.")

@@ -3,8 +3,20 @@ starts Ray or imports torch (`PolicyEntry.precheck`)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from harness.errors import UsageError
 from policies.base import PolicyContext
+
+OPTIONAL_IDM_WORD = "optional"
+
+
+def is_optional_idm(path: str | Path) -> bool:
+    """Whether a checkpoint's file name is the Optional IDM release's (libero_optional_idm_2cam224.pt:
+    both 'optional' and 'idm' as words), the one model that can also act from the first frame alone."""
+    words = set(re.split(r"[^a-z0-9]+", Path(path).stem.lower()))
+    return {OPTIONAL_IDM_WORD, "idm"} <= words
 
 
 def require_weights(ctx: PolicyContext, variant: str = "fastwam") -> None:
