@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
+from harness.errors import UsageError
 from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
@@ -116,7 +117,10 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             f"(#{run.manifest.preset_hash}): rows measured under the built-in one are marked {OTHER_PROTOCOL_MARK}."
         )
     for run in section.runs:
-        stored = preset_from_mapping(run.manifest.preset, origin=run.run_id)
+        try:
+            stored = preset_from_mapping(run.manifest.preset, origin=run.run_id, benchmark_rules=False)
+        except UsageError:
+            continue  # stored under an older schema: the report still shows its rows, without this note
         differs = [f"{pkg} {have} (the protocol's {want})"
                    for pkg, want, have in stored.simulator_differences(run.manifest.versions)]
         if differs and stored.official and stored.other_stack_label:
