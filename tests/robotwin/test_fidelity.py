@@ -26,6 +26,7 @@ from harness.spec import EvalSpec, run_identity
 from harness.store import ResultStore
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import make_policy
+from tests.robotwin.scripted_benchmark import VERSIONS_ENV
 
 BENCH = "tests.robotwin.scripted_benchmark:ScriptedRoboTwin"
 LABEL = "same tasks, different seed sample and simulator build"
@@ -135,15 +136,21 @@ def test_a_checkout_records_its_commit_as_the_papers_give_it(tmp_path):
     assert (found.kind, found.version) == ("checkout", sha[:7])
 
 
+@pytest.fixture(autouse=True)
+def stack_file(tmp_path, monkeypatch):
+    """Where the scripted benchmark reads the stack it reports (the test writes it)."""
+    monkeypatch.setenv(VERSIONS_ENV, str(tmp_path / "versions.json"))
+    return tmp_path / "versions.json"
+
+
 def _official_scripted(tmp_path: Path, name: str, versions: dict[str, str]) -> Path:
-    """robotwin2-official, marked official, with the scripted expert and the declared stack."""
-    (tmp_path / f"{name}.json").write_text(json.dumps(versions))
+    """robotwin2-official, marked official, run by the scripted expert on the declared stack."""
+    (tmp_path / "versions.json").write_text(json.dumps(versions))
     path = tmp_path / f"{name}.toml"
     path.write_text(
         f'name = "{name}"\nextends = "robotwin2-official"\nversion = 1\nofficial = true\n'
         'description = "tests: robotwin2-official with a scripted expert"\nsettings = ["clean"]\n'
         "[max_steps]\nstack_blocks_two = 3\n[params]\nseed_chunk = 2\nmax_seed_tries = 20\n"
-        f'[params.scripted]\nlog = "{tmp_path / (name + ".log")}"\nversions = "{tmp_path / (name + ".json")}"\n'
     )
     return path
 
