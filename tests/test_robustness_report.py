@@ -198,3 +198,33 @@ def test_reproduce_robustness_on_real_libero_stores_reports_and_draws(tmp_path, 
     # The heat map's red cells (0% success) are drawn: strongly red pixels exist on the page.
     red = (pixels[..., 0] > 0.55) & (pixels[..., 1] < 0.25) & (pixels[..., 2] < 0.25)
     assert red.sum() > 500
+
+
+def test_distractor_and_other_kinds_run_store_and_report(tmp_path):
+    """The kinds `reproduce robustness` leaves to `run`: a distractor suite (its tasks are the base
+    suite's behind a scene prefix, so they pair) and one of LIBERO-PRO's other experiments (two tasks,
+    no base counterpart: unpaired)."""
+    from envs.registry import find_suite, get_benchmark
+    from harness.reproduce.robustness import task_pairs
+
+    preset = tmp_path / "short.toml"
+    preset.write_text(textwrap.dedent(TEST_PRESET).replace("libero_goal = 8", "libero_goal = 8\nlibero_object = 8"))
+    store = tmp_path / "store.sqlite"
+    suites = "libero_goal,libero_goal_with_mug,libero_object,libero_object_two_normal_episodes"
+    assert main(["run", "--suite", suites, "--tasks", "0", "--episodes", "1", "--policy", "noop", "--workers", "0",
+                 "--preset", str(preset), "--store", str(store), "-q"]) == 0
+    with ResultStore(store) as s:
+        data = load_run(s, s.runs()[0].run_id)
+    assert {r["suite"] for r in data.rows} == set(suites.split(","))
+    bench = get_benchmark("libero")
+    mug, other = find_suite(bench, "libero_goal_with_mug"), find_suite(bench, "libero_object_two_normal_episodes")
+    roles = [SuiteRole("libero_goal", "libero_goal", ORIGINAL, "Original"),
+             SuiteRole(mug.name, "libero_goal", "with", "Distractor", task_pairs(mug, find_suite(bench, "libero_goal"))),
+             SuiteRole("libero_object", "libero_object", ORIGINAL, "Original"),
+             SuiteRole(other.name, "libero_object", "other", "Other",
+                       task_pairs(other, find_suite(bench, "libero_object")))]
+    report = build_robustness([data], roles, displays={}, kinds=[("with", "Distractor"), ("other", "Other")])
+    goal, obj = report.rows
+    assert goal.cells["with"].n == 1 and goal.cells["with"].drop.pairing == PAIRED
+    assert obj.cells["other"].n == 1 and obj.cells["other"].drop.pairing == UNPAIRED
+    assert write_robustness(report, tmp_path / "out").html.is_file()
