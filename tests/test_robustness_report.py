@@ -228,3 +228,26 @@ def test_distractor_and_other_kinds_run_store_and_report(tmp_path):
     assert goal.cells["with"].n == 1 and goal.cells["with"].drop.pairing == PAIRED
     assert obj.cells["other"].n == 1 and obj.cells["other"].drop.pairing == UNPAIRED
     assert write_robustness(report, tmp_path / "out").html.is_file()
+
+
+def test_drift_coverage_from_stored_verdicts(tmp_path):
+    """Episodes the drift check judged make their suite covered, and a drifted start is counted, even
+    where this install has no golden states (the run happened elsewhere)."""
+    from dataclasses import replace
+
+    keys = [EpisodeKey("libero", s, "t0", "default", e) for s in ("libero_goal", "libero_goal_lan") for e in range(3)]
+
+    def outcome(key):
+        if key.suite == "libero_goal_lan":
+            return replace(result(key, True), drift=None, drift_verdict="no reference")
+        return replace(result(key, True), drift=0.01 if key.episode == 0 else 1e-7,
+                       drift_verdict="drift" if key.episode == 0 else "ok")
+
+    manifest = make_manifest(libero_preset("openpi-libero-pro"))
+    write_run(tmp_path / "s.sqlite", manifest, keys, outcome)
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        run = load_run(s, manifest.run_id)
+    report = build_robustness([run], ROLES[:2], displays={}, kinds=KINDS[:1])
+    assert report.drift_coverage() == (["libero_goal"], ["libero_goal_lan"])
+    md = write_robustness(report, tmp_path / "out").markdown.read_text()
+    assert "drift check covers: libero_goal." in md and "started off the golden state: libero_goal (1)" in md
