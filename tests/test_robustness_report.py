@@ -198,3 +198,56 @@ def test_reproduce_robustness_on_real_libero_stores_reports_and_draws(tmp_path, 
     # The heat map's red cells (0% success) are drawn: strongly red pixels exist on the page.
     red = (pixels[..., 0] > 0.55) & (pixels[..., 1] < 0.25) & (pixels[..., 2] < 0.25)
     assert red.sum() > 500
+
+
+def test_distractor_and_other_kinds_run_store_and_report(tmp_path):
+    """The kinds `reproduce robustness` leaves to `run`: a distractor suite (its tasks are the base
+    suite's behind a scene prefix, so they pair) and one of LIBERO-PRO's other experiments (two tasks,
+    no base counterpart: unpaired)."""
+    from envs.registry import find_suite, get_benchmark
+    from harness.reproduce.robustness import task_pairs
+
+    preset = tmp_path / "short.toml"
+    preset.write_text(textwrap.dedent(TEST_PRESET).replace("libero_goal = 8", "libero_goal = 8\nlibero_object = 8"))
+    store = tmp_path / "store.sqlite"
+    suites = "libero_goal,libero_goal_with_mug,libero_object,libero_object_two_normal_episodes"
+    assert main(["run", "--suite", suites, "--tasks", "0", "--episodes", "1", "--policy", "noop", "--workers", "0",
+                 "--preset", str(preset), "--store", str(store), "-q"]) == 0
+    with ResultStore(store) as s:
+        data = load_run(s, s.runs()[0].run_id)
+    assert {r["suite"] for r in data.rows} == set(suites.split(","))
+    bench = get_benchmark("libero")
+    mug, other = find_suite(bench, "libero_goal_with_mug"), find_suite(bench, "libero_object_two_normal_episodes")
+    roles = [SuiteRole("libero_goal", "libero_goal", ORIGINAL, "Original"),
+             SuiteRole(mug.name, "libero_goal", "with", "Distractor", task_pairs(mug, find_suite(bench, "libero_goal"))),
+             SuiteRole("libero_object", "libero_object", ORIGINAL, "Original"),
+             SuiteRole(other.name, "libero_object", "other", "Other",
+                       task_pairs(other, find_suite(bench, "libero_object")))]
+    report = build_robustness([data], roles, displays={}, kinds=[("with", "Distractor"), ("other", "Other")])
+    goal, obj = report.rows
+    assert goal.cells["with"].n == 1 and goal.cells["with"].drop.pairing == PAIRED
+    assert obj.cells["other"].n == 1 and obj.cells["other"].drop.pairing == UNPAIRED
+    assert write_robustness(report, tmp_path / "out").html.is_file()
+
+
+def test_drift_coverage_from_stored_verdicts(tmp_path):
+    """Episodes the drift check judged make their suite covered, and a drifted start is counted, even
+    where this install has no golden states (the run happened elsewhere)."""
+    from dataclasses import replace
+
+    keys = [EpisodeKey("libero", s, "t0", "default", e) for s in ("libero_goal", "libero_goal_lan") for e in range(3)]
+
+    def outcome(key):
+        if key.suite == "libero_goal_lan":
+            return replace(result(key, True), drift=None, drift_verdict="no reference")
+        return replace(result(key, True), drift=0.01 if key.episode == 0 else 1e-7,
+                       drift_verdict="drift" if key.episode == 0 else "ok")
+
+    manifest = make_manifest(libero_preset("openpi-libero-pro"))
+    write_run(tmp_path / "s.sqlite", manifest, keys, outcome)
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        run = load_run(s, manifest.run_id)
+    report = build_robustness([run], ROLES[:2], displays={}, kinds=KINDS[:1])
+    assert report.drift_coverage() == (["libero_goal"], ["libero_goal_lan"])
+    md = write_robustness(report, tmp_path / "out").markdown.read_text()
+    assert "drift check covers: libero_goal." in md and "started off the golden state: libero_goal (1)" in md

@@ -4,6 +4,7 @@ run, then the robustness report (harness/report/robustness.py) beside LIBERO-PRO
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from harness.cli.args import csv_list
 from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
 from harness.cli.console import make_console
 from harness.driver import choose_preset, run_evaluation
+from harness.errors import UsageError
 from harness.report import default_out_dir
 from harness.report.aggregate import load_run
 from harness.report.robustness import RobustnessReport, build_robustness
@@ -63,7 +65,7 @@ def print_plan(console: Console, plan: RobustnessPlan, spec: EvalSpec, args: arg
         console.print(f"[yellow]skipped {suite}: cannot run on this install: {escape(why)}[/]", soft_wrap=True)
     console.print(f"[bold]plan[/] {len(keys)} episodes over {len(plan.runnable)} suites; tasks "
                   f"{escape(spec.tasks or 'all')}; {spec.episodes or 'all the'} episodes per task", soft_wrap=True)
-    workers = 1 if args.workers == 0 else (args.workers or __import__("os").cpu_count() or 1)
+    workers = 1 if args.workers == 0 else (args.workers or os.cpu_count() or 1)
     guess = estimate(args.store, keys, policy=spec.policy, preset=preset.name, workers=workers)
     console.print(f"[bold]estimate[/] {guess.text()}", soft_wrap=True)
 
@@ -86,10 +88,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     kinds = parse_kinds(args.kinds)
     benchmark = get_benchmark("libero")
     suites = benchmark.suites()
-    plan = plan_robustness(suites, bases=tuple(args.suite), kinds=kinds, drift_covered=drift_coverage(suites))
+    covered = drift_coverage(suites)
+    plan = plan_robustness(suites, bases=tuple(args.suite), kinds=kinds, drift_covered=covered)
     if args.episodes is not None and args.episodes < 1:
-        from harness.errors import UsageError
-
         raise UsageError(f"--episodes must be at least 1, not {args.episodes}")
     spec = EvalSpec(benchmark="libero", policy=args.policy, preset=robustness_preset(args.policy, args.preset),
                     suites=plan.runnable, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     displays = {s.name: s.display_name for s in suites}
     report = build_robustness([data], plan.roles, displays=displays,
                               kinds=[(k, KIND_BY_KEY[k].label) for k in plan.kinds], published=published,
-                              sources=sources, drift_available=drift_coverage(suites) is not None)
+                              sources=sources, drift_available=covered is not None)
     out = args.out or Path(f"{default_out_dir([data])}-robustness")
     files = write_robustness(report, out)
     print_drops(console, report)

@@ -11,6 +11,7 @@ which it got. Input is plain data (SuiteRole records), so the report imports no 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,7 @@ class Cell:
     errors: int
     interval: tuple[float, float]
     drift: int = 0  # episodes whose start drifted from the golden state
+    drift_checked: int = 0  # episodes the drift check judged (ok or drift), wherever they ran
     drop: DropTest | None = None
     note: str = ""  # why there is no number or no test
 
@@ -131,10 +133,14 @@ class RobustnessReport:
         return [c for row in self.rows for c in ([row.original] if row.original else []) + list(row.cells.values())]
 
     def drift_coverage(self) -> tuple[list[str], list[str]]:
-        """(suites the drift check covers, suites it does not), among those in the report."""
-        roles = [c.role for c in self.cells]
-        covered = [r.name for r in roles if r.drift_checked]
-        return covered, [r.name for r in roles if not r.drift_checked]
+        """(suites the drift check covers, suites it does not), among those in the report: covered
+        where this install has golden states for every task, or the stored episodes were checked."""
+        covered = [c.role.name for c in self.cells if c.role.drift_checked or c.drift_checked]
+        return covered, [c.role.name for c in self.cells if c.role.name not in covered]
+
+    @property
+    def drift_known(self) -> bool:
+        return self.drift_available or any(c.drift_checked for c in self.cells)
 
 
 def _rows_by_suite(runs: Sequence[RunData]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
@@ -161,10 +167,12 @@ def _cell(role: SuiteRole, rows: Sequence[Mapping[str, Any]], planned: int, conf
     n = len(rows)
     errors = sum(1 for r in rows if r.get("end_reason") == "error")
     drift = sum(1 for r in rows if r.get("drift_verdict") == "drift")
+    checked = sum(1 for r in rows if r.get("drift_verdict") in ("ok", "drift"))
     note = ""
     if not n:
         note = f"cannot run here: {role.unavailable}" if role.unavailable else "not run"
-    return Cell(role, k, n, max(planned, n), errors, wilson_interval(k, n, confidence), drift=drift, note=note)
+    return Cell(role, k, n, max(planned, n), errors, wilson_interval(k, n, confidence), drift=drift,
+                drift_checked=checked, note=note)
 
 
 def drop_test(base_rows: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], role: SuiteRole,
@@ -234,4 +242,4 @@ def build_robustness(runs: Sequence[RunData], roles: Sequence[SuiteRole], *, dis
 
 
 def _with_drop(cell: Cell, drop: DropTest | None, note: str = "") -> Cell:
-    return Cell(cell.role, cell.successes, cell.n, cell.planned, cell.errors, cell.interval, cell.drift, drop, note)
+    return dataclasses.replace(cell, drop=drop, note=note or cell.note)

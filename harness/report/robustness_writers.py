@@ -103,7 +103,7 @@ def _run_lines(report: RobustnessReport) -> list[str]:
 
 def _drift_lines(report: RobustnessReport) -> list[str]:
     covered, uncovered = report.drift_coverage()
-    if not report.drift_available:
+    if not report.drift_known:
         return [("This install has no golden-state drift check: no suite's starting states are checked against a "
                 "reference stack.")]
     lines = [f"The golden-state drift check covers: {', '.join(covered) or 'none of these suites'}."]
@@ -175,7 +175,7 @@ def to_json(report: RobustnessReport) -> dict:
         "rows": [{"base": row.base, "display": row.display,
                   "original": _cell_json(row.original) if row.original else None,
                   "cells": {kind: _cell_json(c) for kind, c in row.cells.items()}} for row in report.rows],
-        "drift": {"available": report.drift_available, "covered": covered, "not_covered": uncovered},
+        "drift": {"available": report.drift_known, "covered": covered, "not_covered": uncovered},
         "published": [{"method": p.method, "protocol": p.protocol, "note": p.note,
                        "cells": [{"base": b, "kind": k, "value": c.value, "source": c.source}
                                  for (b, k), c in p.cells.items()]} for p in report.published],
