@@ -238,8 +238,9 @@ def test_the_oracle_episode_ends_at_the_step_its_actions_first_succeed(prepared,
     assert row["success"] and row["end_reason"] == "success" and row["steps"] == first <= len(trajectory), (row, first)
 
 
-def test_the_first_accepted_stand_in_seeds_are_the_recorded_ones(prepared, workdir, monkeypatch):
-    """The expert, run again through the engine's preparation on every stand-in task, accepts and rejects
+@pytest.mark.timeout(2400)  # the expert on six more candidate seeds: 2-4 minutes each on a loaded 2-core machine
+def test_the_first_accepted_stand_in_seeds_are_the_recorded_ones(prepared, workdir):
+    """The expert, run again through the driver's preparation on every stand-in task, accepts and rejects
     the candidates tests/data/robotwin_standin_seeds.json recorded (scripts/record_robotwin_standin_seeds.py),
     with the same episode info (which block, which arm): a changed planner, simulator or task code changes
     this list."""
@@ -253,11 +254,12 @@ def test_the_first_accepted_stand_in_seeds_are_the_recorded_ones(prepared, workd
     )
     store = prepared[0]
     count = int(recorded["count"])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # In-process: the checks, not the engine, are the subject here (the engine's are tested above), and a
+    # third Ray start is what fails first on a loaded machine.
     run_evaluation(
         EvalSpec(benchmark="robotwin", policy="tests.robotwin.replay_policy:HoldPolicy",
                  preset=str(_short_preset(workdir)), tasks=",".join(recorded["tasks"]), episodes=count),
-        RunOptions(store=store, quiet=True, executor_factory=_ray(2)),
+        RunOptions(store=store, quiet=True),
     )
     with ResultStore(store) as db:
         for task, want in recorded["tasks"].items():
