@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from harness.errors import UsageError
-from harness.types import jsonable
-
+from harness.types import ImageLayout, jsonable
 
 # How an episode is judged. The rollout loop implements one rule: success as soon as the benchmark's
 # check holds after any step (LIBERO, RoboTwin and every protocol here use it). A preset naming
@@ -59,10 +58,10 @@ class Preset:
     success: str = "any_step"  # success if check_success is true after any env step
     # The suites a run covers when the user names none; empty: the suites of the paper's table.
     suites: tuple[str, ...] = ()
-    # What the protocol feeds the policy: {"kind": "per_camera"} (each rendered camera as it is) or
-    # {"kind": "composed", key, height, width, tiles: [{camera, top, left, height, width}]}, one image.
+    # What the protocol feeds the policy: each rendered camera as it is, or one composed image (in
+    # the file: {"kind": "composed", key, height, width, tiles: [{camera, top, left, height, width}]}).
     # A policy that composes cameras itself must compose them exactly so (checked before a run).
-    image_layout: Mapping[str, Any] = field(default_factory=lambda: {"kind": "per_camera"})
+    image_layout: ImageLayout = field(default_factory=ImageLayout)
     params: Mapping[str, Any] = field(default_factory=dict)  # benchmark-specific constants
     # The simulator packages the protocol's authors ran, by distribution name (LIBERO numbers move
     # with the MuJoCo version). Advice, not behaviour: left out of the hash; a run on another
@@ -145,23 +144,14 @@ def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -
         raise UsageError(f"preset {origin}: {exc}") from None
 
 
-def _image_layout(layout: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    layout = dict(layout)
-    kind = layout.get("kind")
-    if kind == "per_camera":
-        return {"kind": kind}
-    if kind != "composed":
-        raise UsageError(f"preset {origin}: image_layout.kind must be per_camera or composed, not {kind!r}")
-    height, width = int(layout["height"]), int(layout["width"])
-    tiles = [
-        {"camera": str(t["camera"]), "top": int(t["top"]), "left": int(t["left"]), "height": int(t["height"]),
-         "width": int(t["width"])}
-        for t in layout["tiles"]
-    ]
-    for t in tiles:
-        if t["top"] + t["height"] > height or t["left"] + t["width"] > width:
-            raise UsageError(f"preset {origin}: image_layout tile {t['camera']} falls outside {height}x{width}")
-    return {"kind": kind, "key": str(layout.get("key", "image")), "height": height, "width": width, "tiles": tiles}
+def _image_layout(layout: Mapping[str, Any], origin: str) -> ImageLayout:
+    try:
+        parsed = ImageLayout.from_mapping({"kind": None, **dict(layout)})
+    except ValueError as exc:
+        raise UsageError(f"preset {origin}: {exc}") from None
+    for t in parsed.outside():
+        raise UsageError(f"preset {origin}: image_layout tile {t.camera} falls outside {parsed.height}x{parsed.width}")
+    return parsed
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,12 +249,11 @@ def resolve_preset(name_or_path: str, *, extra_files: Iterable[str | Path] = ())
         ) from None
 
 
-def describe_layout(layout: Mapping[str, Any]) -> str:
+def describe_layout(layout: ImageLayout | Mapping[str, Any]) -> str:
     """One line for humans: 'composed 224x448: agentview@(0,0) 224x224, robot0_eye_in_hand@(0,224) 224x224'."""
-    if layout.get("kind") != "composed":
-        return "per camera, as rendered"
-    tiles = ", ".join(f"{t['camera']}@({t['top']},{t['left']}) {t['height']}x{t['width']}" for t in layout["tiles"])
-    return f"composed {layout['height']}x{layout['width']} '{layout['key']}': {tiles}"
+    if not isinstance(layout, ImageLayout):
+        layout = ImageLayout.from_mapping(layout)
+    return layout.describe()
 
 
 def diff_presets(a: Preset, b: Preset) -> list[tuple[str, Any, Any]]:

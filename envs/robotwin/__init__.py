@@ -16,6 +16,7 @@ from envs.base import Env, SuiteInfo
 from envs.presets import Preset
 from envs.robotwin import backend, catalog, seeds, standin
 from envs.robotwin.catalog import BENCHMARK
+from envs.robotwin.params import RoboTwinParams
 from envs.versions import package_versions
 from harness.errors import MissingDependencyError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict
@@ -45,18 +46,19 @@ class RoboTwinBenchmark:
 
     def action_dim_for(self, preset: Preset) -> int:
         """The action size under a preset: 14 on aloha-agilex, 16 on the dual-Franka stand-in."""
-        return catalog.action_dim(preset.params)
+        return RoboTwinParams.of(preset).action_dim
 
     def noop_action_for(self, preset: Preset) -> np.ndarray:
         """The home pose of the preset's embodiment (arm joints at `homestate`, grippers open): where
         every episode starts. RoboTwin presets run no warm-up, so the harness executes it only for a
         policy that asks for it (the `noop` baseline: hold the arms at home)."""
-        if preset.params.get("assets") == "standin":
+        params = RoboTwinParams.of(preset)
+        if params.standin_assets:
             return np.array((list(standin.PANDA_HOME) + [1.0]) * 2)
         try:
             found = backend.locate_backend()
             root = backend.official_assets_root(backend=found)
-            embodiment = [e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str)]
+            embodiment = params.arms
             left, right = embodiment[0], embodiment[-1] if len(embodiment) > 1 else embodiment[0]
             home = []
             for arm, name in ((0, left), (1, right)):
@@ -72,14 +74,15 @@ class RoboTwinBenchmark:
         if preset.benchmark != BENCHMARK:
             raise MissingDependencyError(f"preset {preset.name} is for {preset.benchmark}, not {BENCHMARK}")
         found = backend.locate_backend()
-        if preset.params.get("assets") == "standin":
+        params = RoboTwinParams.of(preset)
+        if params.standin_assets:
             standin.check(standin.default_dir(), preset.params)
         else:
             root = backend.official_assets_root(backend=found)
-            embodiments = tuple(e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str))
+            embodiments = params.arms
             needs_textures = any(s != "clean" for s in preset.settings)
             backend.check_official_assets(root, embodiments, needs_textures)
-        if preset.params.get("planner") == "curobo":
+        if params.planner == "curobo":
             import importlib.util
 
             if importlib.util.find_spec("curobo") is None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.errors import UsageError
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import latest_run_id, load_run, open_store
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "runs", nargs="+", metavar="RUN", help=f"run id (or a unique prefix); '{LATEST}' = the last run updated"
     )
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--out", type=Path, help="output folder (default reports/<run>/)")
     p.add_argument("--baselines", type=Path, help="read published baselines from this folder only")
     p.add_argument(

@@ -10,8 +10,9 @@ from rich.table import Table
 
 from envs.registry import BENCHMARKS
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
-from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE, RunOptions, run_evaluation
+from harness.cli.console import console_say, make_console
+from harness.cli.stores import add_store_option
+from harness.driver import RunOptions, run_evaluation
 from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
     p.add_argument("--seed", type=int, help="the policy's seed (part of the run identity); default: the preset's "
                    "env_seed. The simulator's seed always comes from the preset")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
@@ -106,7 +107,7 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
         return options  # in-process
     from harness.ray_engine import ray_executor_factory
 
-    options.executor_factory = ray_executor_factory(engine, console=console)
+    options.executor_factory = ray_executor_factory(engine, say=console_say(console or make_console()))
     return options
 
 
