@@ -23,6 +23,7 @@ from envs.registry import get_benchmark
 from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
@@ -31,6 +32,7 @@ from harness.store import ResultStore, RunManifest
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
+from policies.fastwam.release import fetch_name_for
 from policies.registry import policy_entries, precheck_policy
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
@@ -125,6 +127,7 @@ def policy_context(benchmark: Benchmark, preset: Preset, *, seed: int, checkpoin
         checkpoint=checkpoint,
         device=device,
         options=dict(options),
+        preset=preset,
     )
 
 
@@ -134,8 +137,22 @@ def policy_seed(spec: EvalSpec, preset: Preset) -> int:
     return spec.seed if spec.seed is not None else preset.env_seed
 
 
-def policy_record(info: PolicyInfo) -> dict:
-    return jsonable(info)
+def policy_record(info: PolicyInfo, hub_checkpoint: CachedFile | None = None) -> dict:
+    record = jsonable(info)
+    if hub_checkpoint is not None:
+        # hf://REPO/FILE: which hub file, snapshot and bytes the run used.
+        record["checkpoint_hub"] = jsonable(hub_checkpoint)
+    return record
+
+
+def resolve_checkpoint(checkpoint: str | None) -> tuple[str | None, CachedFile | None]:
+    """A `hf://REPO/FILE` checkpoint as its copy in the local Hugging Face cache (never downloaded:
+    a missing file is one line naming `wam-eval fetch`); any other value as given."""
+    if not is_hub_ref(checkpoint):
+        return checkpoint, None
+    ref = parse_ref(checkpoint)
+    found = cached(ref, fetch_hint=fetch_name_for(ref.repo, ref.path))
+    return found.local_path, found
 
 
 def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | None = None,
@@ -145,9 +162,10 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
     benchmark.check_available(preset)
+    checkpoint, hub_checkpoint = resolve_checkpoint(spec.checkpoint)
 
     def context(p: Preset) -> PolicyContext:
-        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
+        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=checkpoint,
                               device=spec.device, options=spec.policy_options)
 
     precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
@@ -170,7 +188,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         suites = {s.name: s for s in benchmark.suites()}
         tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
-        versions = benchmark.versions()
+        versions = benchmark.versions(preset)
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
         # Every package the preset's [simulator] table names is recorded, so the header's warning and
@@ -186,7 +204,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             preset_hash=preset.hash,
             preset=preset.content(),
             versions=versions,
-            policy=policy_record(info),
+            policy=policy_record(info, hub_checkpoint),
             spec=spec.as_dict(),
             host=socket.gethostname(),
         )
@@ -270,7 +288,7 @@ def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
-    kind = "official protocol" if preset.official else "NOT an official protocol"
+    kind = preset.protocol_kind(manifest.versions)
     console.print(f"[bold]run[/] {escape(manifest.run_id)}  (store {escape(str(store))})", soft_wrap=True)
     policy_input = describe_layout(preset.image_layout)
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
@@ -288,9 +306,13 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
     differences = preset.simulator_differences(manifest.versions)
     if differences:
         said = ", ".join(f"{pkg} {have} here, {want} in the protocol" for pkg, want, have in differences)
-        pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
-        console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
-                      f"success rates move with it; for a number beside the paper's, pip install {escape(pins)}[/]",
-                      soft_wrap=True)
+        if preset.official and preset.other_stack_label:
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"this run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
+        else:
+            pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"success rates move with it; for a number beside the paper's, pip install {escape(pins)}[/]",
+                          soft_wrap=True)
     skipped = planned - todo
     console.print(f"[bold]episodes[/] {planned} planned, {skipped} already stored, {todo} to run")

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
+from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
 from harness.cli.console import make_console
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             table.name, help=f"the paper's {table.title} ({table.benchmark}): every suite, task, setting and episode")
         add_table_arguments(t)
         t.set_defaults(func=run, table=table.name)
+    cmd_robustness.register_target(targets)
 
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:

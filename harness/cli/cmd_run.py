@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     """The policy flags `run` shares with `reproduce`."""
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., remote://HOST:PORT or module:factory")
-    p.add_argument("--checkpoint", help="policy checkpoint path")
+    p.add_argument("--checkpoint", help="policy checkpoint path, or hf://ORG/REPO/FILE from the local Hugging Face "
+                   "cache (`wam-eval fetch`; runs never download)")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
     p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1")
