@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,17 +20,20 @@ from rich.markup import escape
 from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
+from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
 from harness.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
-from harness.worker import WorkerJob, cameras_for
+from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
-from policies.registry import policy_entries
+from policies.fastwam.release import fetch_name_for
+from policies.registry import policy_entries, precheck_policy
 
 
 @dataclass
@@ -120,6 +123,7 @@ def policy_context(benchmark: Benchmark, preset: Preset, *, seed: int, checkpoin
         checkpoint=checkpoint,
         device=device,
         options=dict(options),
+        preset=preset,
     )
 
 
@@ -129,8 +133,22 @@ def policy_seed(spec: EvalSpec, preset: Preset) -> int:
     return spec.seed if spec.seed is not None else preset.env_seed
 
 
-def policy_record(info: PolicyInfo) -> dict:
-    return jsonable(info)
+def policy_record(info: PolicyInfo, hub_checkpoint: CachedFile | None = None) -> dict:
+    record = jsonable(info)
+    if hub_checkpoint is not None:
+        # hf://REPO/FILE: which hub file, snapshot and bytes the run used.
+        record["checkpoint_hub"] = jsonable(hub_checkpoint)
+    return record
+
+
+def resolve_checkpoint(checkpoint: str | None) -> tuple[str | None, CachedFile | None]:
+    """A `hf://REPO/FILE` checkpoint as its copy in the local Hugging Face cache (never downloaded:
+    a missing file is one line naming `wam-eval fetch`); any other value as given."""
+    if not is_hub_ref(checkpoint):
+        return checkpoint, None
+    ref = parse_ref(checkpoint)
+    found = cached(ref, fetch_hint=fetch_name_for(ref.repo, ref.path))
+    return found.local_path, found
 
 
 def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | None = None,
@@ -140,11 +158,13 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
     benchmark.check_available(preset)
+    checkpoint, hub_checkpoint = resolve_checkpoint(spec.checkpoint)
 
     def context(p: Preset) -> PolicyContext:
-        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
+        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=checkpoint,
                               device=spec.device, options=spec.policy_options)
 
+    precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
     factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
     executor = factory(spec.policy, context(preset))
     try:
@@ -162,11 +182,14 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         check_policy(info, benchmark, preset)
         cameras = cameras_for(preset, info)
         suites = {s.name: s for s in benchmark.suites()}
-        tasks = {t.name: t for s in suites.values() for t in s.tasks}
+        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
-        versions = benchmark.versions()
+        versions = benchmark.versions(preset)
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
+        # Every package the preset's [simulator] table names is recorded, so the header's warning and
+        # the report's note cover each of them (the identity keeps the benchmark's own stack).
+        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,
@@ -177,42 +200,45 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             preset_hash=preset.hash,
             preset=preset.content(),
             versions=versions,
-            policy=policy_record(info),
+            policy=policy_record(info, hub_checkpoint),
             spec=spec.as_dict(),
             host=socket.gethostname(),
         )
         with ResultStore(options.store) as store:
             invocation = store.open_run(manifest, argv=argv)
             with store.keep_lock(invocation):
-                store.add_planned(manifest.run_id, keys)
-                skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
-                todo = [k for k in keys if k.id not in skip]
-                _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
                 outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
-
-                def on_result(result: EpisodeResult) -> None:
-                    if store.put_episode(manifest.run_id, result):
-                        outcome.ran += 1
-                        outcome.results.append(result)
-                    else:
-                        # Another driver stored this episode meanwhile; the store keeps the first result.
-                        console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is dropped[/]",
-                                      soft_wrap=True)
-                    progress.update(result)
-
-                job = WorkerJob(
-                    benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
-                    preset=preset,
-                    tasks=tasks,
-                    cameras=cameras,
-                    record=options.record_spec(manifest.run_id),
-                )
-                if job.record is not None:
-                    if not cameras:
-                        console.print(f"[yellow]--record {options.record}: policy {info.name} reads no camera, so there "
-                                      "are no frames to record[/]")
-                    console.print(f"[bold]videos[/] {options.record} -> {job.record.directory}")
+                # Everything after open_run is inside: an invocation never stays open because a
+                # step before the first episode (the header, planning, preparation) failed.
                 try:
+                    store.add_planned(manifest.run_id, keys)
+                    skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
+                    todo = [k for k in keys if k.id not in skip]
+                    _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
+
+                    def on_result(result: EpisodeResult) -> None:
+                        if store.put_episode(manifest.run_id, result):
+                            outcome.ran += 1
+                            outcome.results.append(result)
+                        else:
+                            # Another driver stored this episode meanwhile; the store keeps the first result.
+                            console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is "
+                                          "dropped[/]", soft_wrap=True)
+                        progress.update(result)
+
+                    job = WorkerJob(
+                        benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
+                        preset=preset,
+                        tasks=tasks,
+                        cameras=cameras,
+                        record=options.record_spec(manifest.run_id),
+                    )
+                    if job.record is not None:
+                        if not cameras:
+                            console.print(f"[yellow]--record {options.record}: policy {escape(info.name)} reads no "
+                                          "camera, so there are no frames to record[/]")
+                        console.print(f"[bold]videos[/] {options.record} -> {escape(str(job.record.directory))}",
+                                      soft_wrap=True)
                     prepared = EpisodeParams()
                     if todo:
                         prep = run_preparation(benchmark, todo, preset, store, executor, job, console=console,
@@ -223,7 +249,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                         runnable = []
                         for key in todo:
                             if key.id in prepared.problems:
-                                on_result(_unprepared(key, tasks[key.task], prepared.problems[key.id]))
+                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
                             else:
                                 runnable.append(key)
                         if runnable:
@@ -257,23 +283,31 @@ def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
-    kind = "official protocol" if preset.official else "NOT an official protocol"
-    console.print(f"[bold]run[/] {manifest.run_id}  (store {store})", soft_wrap=True)
+    kind = preset.protocol_kind(manifest.versions)
+    console.print(f"[bold]run[/] {escape(manifest.run_id)}  (store {escape(str(store))})", soft_wrap=True)
     policy_input = preset.image_layout.describe()
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
     if composed is not None and not preset.image_layout.composed:
         policy_input += f"; the policy composes them itself: {describe_layout({**composed.params, 'kind': 'composed'})}"
-    console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
+    console.print(f"[bold]preset[/] {escape(preset.name)} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     weights = "" if info.trained else "  [yellow]untrained weights[/]"
-    console.print(f"[bold]policy[/] {info.name} checkpoint {info.checkpoint_digest}{weights}")
+    if info.privileged:
+        weights += ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+                    "harness, not comparable with learned policies")
+    console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
-    console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
+    console.print(f"[bold]simulator[/] {escape(stack)}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)
     if differences:
         said = ", ".join(f"{pkg} {have} here, {want} in the protocol" for pkg, want, have in differences)
-        pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
-        console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({said}): success rates "
-                      f"move with it; for a number beside the paper's, pip install {pins}[/]", soft_wrap=True)
+        if preset.official and preset.other_stack_label:
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"this run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
+        else:
+            pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"success rates move with it; for a number beside the paper's, pip install {escape(pins)}[/]",
+                          soft_wrap=True)
     skipped = planned - todo
     console.print(f"[bold]episodes[/] {planned} planned, {skipped} already stored, {todo} to run")

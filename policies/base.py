@@ -8,10 +8,13 @@ process can serve many simulator workers. Stateful policies key their state by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from harness.types import ActionChunk, EpisodeKey, Observation
 from policies.transforms import TransformSpec
+
+if TYPE_CHECKING:
+    from envs.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,12 @@ class PolicyInfo:
       worker side (see policies.transforms); the env never guesses what a policy wants.
     preferred_presets: benchmark -> preset name used when the user names none.
     trained: False for random or untrained weights; reports say so plainly.
+    privileged: True for an oracle that acts on the simulator's privileged state (object poses, the
+      scripted expert's plan) instead of what a learned policy sees: its success rate measures the
+      harness and the benchmark, and runs and reports mark it ORACLE, never beside learned policies
+      as a peer.
+    extra: anything else worth recording; extra["run_identity"] (a JSON-able mapping), when present, holds
+      settings the policy resolved itself that change its actions, and is hashed into the run identity.
     """
 
     name: str
@@ -37,6 +46,7 @@ class PolicyInfo:
     output_transforms: tuple[TransformSpec, ...] = ()
     preferred_presets: Mapping[str, str] = field(default_factory=dict)
     trained: bool = True
+    privileged: bool = False
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -54,6 +64,9 @@ class PolicyContext:
     checkpoint: str | None = None
     device: str = "cpu"
     options: Mapping[str, str] = field(default_factory=dict)
+    # The protocol preset of the run (None where a policy is built without one). Learned policies
+    # need only the fields above; an oracle that plans in the simulator (robotwin-expert) needs it all.
+    preset: "Preset | None" = None
 
 
 @runtime_checkable

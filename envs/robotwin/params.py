@@ -1,6 +1,6 @@
-"""A RoboTwin preset's `[params]` table, parsed once into typed fields with RoboTwin's defaults, so
-the benchmark, the env and the seed search read `p.planner` rather than each its own
-`params.get("planner", ...)` with its own default."""
+"""A RoboTwin preset's `[params]` table, parsed once into typed fields with the defaults its schema
+declares (preset_rules.RoboTwinParams checks a preset when it loads), so the benchmark, the env and
+the seed search read `p.planner` rather than each its own `params.get("planner", ...)`."""
 
 from __future__ import annotations
 
@@ -8,33 +8,37 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from envs.presets import Preset
-from envs.robotwin import catalog
+from envs.robotwin.preset_rules import RoboTwinParams as ParamsSchema
 from harness.errors import UsageError
 
 # What decides whether the expert solves a seed (expert_protocol's digest), as the preset wrote it.
 EXPERT_PROTOCOL_KEYS = ("embodiment", "planner", "assets", "task_configs", "standin")
 
 
+def _default(name: str) -> Any:
+    return ParamsSchema.model_fields[name].get_default(call_default_factory=True)
+
+
 @dataclass(frozen=True)
-class RoboTwinParams:
+class PresetParams:
     # Arm names (one shared by both arms, or left and right) and, for two single arms, their distance.
-    embodiment: tuple[Any, ...] = ("aloha-agilex",)
-    action_dim: int = catalog.OFFICIAL_ACTION_DIM
-    planner: str = "curobo"  # the expert's planner backend: curobo (CUDA) or mplib
-    assets: str = "official"  # RoboTwin's asset snapshot, or "standin" (wam-eval setup robotwin-ci)
-    instruction_type: str = "unseen"
-    instruction_candidates: int = 100  # eval_policy.py passes test_num (100) as the number of descriptions
-    seed_stride: int = catalog.SEED_STRIDE
-    seed_chunk: int = 5  # candidate seeds per preparation item
-    max_seed_tries: int = 2000  # candidates after which a (task, setting) gives up
+    embodiment: tuple[Any, ...] = tuple(_default("embodiment"))
+    action_dim: int = _default("action_dim")
+    planner: str = _default("planner")  # the expert's planner backend: curobo (CUDA) or mplib
+    assets: str = _default("assets")  # RoboTwin's asset snapshot, or "standin" (wam-eval setup robotwin-ci)
+    instruction_type: str = _default("instruction_type")
+    instruction_candidates: int = _default("instruction_candidates")  # eval_policy.py: test_num (100)
+    seed_stride: int = _default("seed_stride")
+    seed_chunk: int = _default("seed_chunk")  # candidate seeds per preparation item
+    max_seed_tries: int = _default("max_seed_tries")  # candidates after which a (task, setting) gives up
     tasks: tuple[str, ...] | None = None  # the only tasks the preset runs; None: all
-    task_configs: Mapping[str, str] = field(default_factory=lambda: dict(catalog.DEFAULT_TASK_CONFIGS))
+    task_configs: Mapping[str, str] = field(default_factory=lambda: dict(_default("task_configs")))
     standin: Mapping[str, Any] = field(default_factory=dict)  # the stand-in embodiment (envs/robotwin/standin.py)
     # The table as the preset wrote it: digests over it must not move when a default is filled in.
     written: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, preset: Preset) -> "RoboTwinParams":
+    def of(cls, preset: Preset) -> "PresetParams":
         p = dict(preset.params)
         base = cls()
         try:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from envs.presets import Preset
 from envs.robotwin import catalog
-from envs.robotwin.params import RoboTwinParams
+from envs.robotwin.params import PresetParams
 from harness.errors import UsageError
 from harness.store import VERDICT_ERROR, ResultStore, StoredVerdict
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, Verdict
@@ -36,10 +36,14 @@ NOT_LISTED = "not in the imported list"
 FORMAT = 2  # of the JSON files `wam-eval seeds export` writes
 
 
-def expert_protocol(preset: Preset, code_version: str) -> str:
+def expert_protocol(preset: Preset, code_version: str, build: Mapping[str, str] | None = None) -> str:
     """Digest of what decides whether the expert solves a seed: the embodiment, the planner, the
-    task configs, the assets, the RoboTwin code; not the renderer nor the episode count."""
-    body = {**RoboTwinParams.of(preset).expert_protocol_body(), "code": code_version}
+    task configs, the assets, the RoboTwin code, and the installed `build` ({"sapien": version,
+    "planner": the planner's build}: a changed simulator or planner accepts another seed list); not
+    the renderer nor the episode count."""
+    body: dict[str, Any] = {**PresetParams.of(preset).expert_protocol_body(), "code": code_version}
+    if build:
+        body["build"] = dict(sorted(build.items()))
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -88,7 +92,7 @@ class SeedRule:
 
     @classmethod
     def of(cls, preset: Preset) -> "SeedRule":
-        params = RoboTwinParams.of(preset)
+        params = PresetParams.of(preset)
         start = catalog.first_candidate_seed(preset.env_seed, params.seed_stride)
         chunk, tries = params.seed_chunk, params.max_seed_tries
         if chunk < 1 or tries < 1:

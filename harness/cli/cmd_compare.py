@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     layout = layout_for(a.benchmark, a.rows + b.rows)
     comparisons = compare_runs(layout, a, b, alpha=args.alpha)
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
-    table = Table(title=f"B = {b.run_id} vs A = {a.run_id}{mark}", title_justify="left")
+    table = Table(title=escape(f"B = {b.run_id} vs A = {a.run_id}") + mark, title_justify="left")
     for col in ("column", "A", "B", f"B - A [{100 * (1 - args.alpha):g}% CI]", "test", "p", "verdict", "episodes"):
         table.add_column(col)
     for c in comparisons:
@@ -57,11 +58,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             pairing_text(c),
         )
     console.print(table)
-    console.print(f"A: preset {a.preset_label}   B: preset {b.preset_label}")
+    console.print(f"A: preset {escape(a.preset_label)}   B: preset {escape(b.preset_label)}", soft_wrap=True)
     if mismatch:
         console.print(
             f"[bold yellow]{PRESET_MISMATCH_MARK} PRESET MISMATCH[/]: the runs used different presets "
-            f"({a.preset_label} vs {b.preset_label}); compared only because --allow-preset-mismatch was given"
+            f"({escape(a.preset_label)} vs {escape(b.preset_label)}); compared only because "
+            "--allow-preset-mismatch was given"
         )
     for run_data in (a, b):
         if run_data.partial:
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             )
         if not run_data.trained:
             console.print(f"[bold red]untrained weights[/]: {run_data.run_id}")
+        if run_data.privileged:
+            console.print(f"[bold magenta]ORACLE[/] (privileged simulator state): {run_data.run_id}")
     console.print(f"'better'/'worse' only where the test gives p < {args.alpha:g}, 'no significant difference' "
                   "otherwise; the interval is the score interval, and where it disagrees with the test the verdict "
                   "says so.")

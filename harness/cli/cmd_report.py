@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
 from harness.errors import UsageError
@@ -56,8 +58,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         files = write_report(report, out)
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
+    for r in report.oracles:
+        console.print(f"[bold magenta]ORACLE[/] (privileged simulator state, not comparable with learned policies): "
+                      f"{r.run_id}")
     for r in report.partial:
         console.print(f"[yellow]partial run[/]: {r.run_id} ({len(r.planned) - r.missing}/{len(r.planned)} episodes)")
-    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, figures/)")
+    console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, figures/)")
     print(files.html.resolve())
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
@@ -28,14 +29,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", help="task indices or names per suite: '0,1', '0-4', a name; default: all")
     p.add_argument("--setting", type=csv_list, default=(), help="clean,randomized (RoboTwin); default: the preset's")
     p.add_argument("--episodes", type=int, help="episodes per task and setting; default: the preset's (LIBERO 50)")
+    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
+    add_policy_arguments(p)
+    add_execution_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    """The policy flags `run` shares with `reproduce`."""
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., remote://HOST:PORT or module:factory")
-    p.add_argument("--checkpoint", help="policy checkpoint path")
+    p.add_argument("--checkpoint", help="policy checkpoint path, or hf://ORG/REPO/FILE from the local Hugging Face "
+                   "cache (`wam-eval fetch`; runs never download)")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
     p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1")
-    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
     p.add_argument("--seed", type=int, help="the policy's seed (part of the run identity); default: the preset's "
                    "env_seed. The simulator's seed always comes from the preset")
+
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Store, recording, engine and output flags `run` shares with `reproduce`."""
     add_store_option(p)
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
@@ -59,7 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "(Ray workers only; default 3600; 0: no limit)")
     p.add_argument("-v", "--verbose", action="store_true", help="timings on every episode line; actor output shown")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-episode lines or progress bar")
-    p.set_defaults(func=run)
 
 
 def build_spec(args: argparse.Namespace) -> EvalSpec:
@@ -111,26 +124,53 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
     return options
 
 
-def print_summary(console: Console, outcome, store_path: Path) -> None:
+# Exit codes of `run` (README "Exit codes"): 0 every episode stored without error, 2 bad input (nothing
+# ran), 3 the run went through but episodes ended in error (counted as failures; --rerun-errors retries
+# them), 130 interrupted; 1 is an unexpected failure (a traceback).
+EXIT_EPISODE_ERRORS = 3
+EXIT_INTERRUPTED = 130
+
+
+def print_summary(console: Console, outcome, store_path: Path) -> int:
+    """The per-suite table; returns how many of the run's stored episodes ended in error."""
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
-    table = Table(title=f"run {outcome.run_id}", title_justify="left")
-    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "stored"):
+    oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
+    table = Table(title=f"run {outcome.run_id}{oracle}", title_justify="left")
+    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "drift", "stored"):
         table.add_column(col)
     for r in rates:
         lo, hi = r.interval
+        # drift: episodes whose scene differed from the reference after warm-up, of those checked
+        drift = f"[bold red]{r.drifted}/{r.checked}[/]" if r.drifted else (f"0/{r.checked}" if r.checked else "-")
         table.add_row(
             r.suite, r.setting, f"{r.successes}/{r.n}", f"{100 * r.rate:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}",
-            str(r.errors), f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
+            str(r.errors), drift, f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
         )
     console.print(table)
+    drifted = sum(r.drifted for r in rates)
+    if drifted:
+        console.print(f"[bold red]{drifted} episode(s) started from a simulator state that drifted from the reference "
+                      "stack's: their success rates are not comparable with the paper's; `wam-eval doctor` checks "
+                      "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
-        console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")
+        console.print(f"{len(videos)} video(s) written, e.g. {escape(str(videos[0]))}", soft_wrap=True)
+    unwritten = [r for r in outcome.results if r.extra.get("video_error")]
+    if unwritten:  # said even with --quiet: the user asked for these videos
+        console.print(f"[yellow]{len(unwritten)} video(s) could not be written, e.g. {escape(unwritten[0].key.id)}: "
+                      f"{escape(str(unwritten[0].extra['video_error']))}[/]", soft_wrap=True)
+    errors = sum(r.errors for r in rates)
+    if errors:
+        console.print(f"[red]{errors} episode(s) ended in error[/] (counted as failures); exit code "
+                      f"{EXIT_EPISODE_ERRORS}. `--rerun-errors` runs them again", soft_wrap=True)
+    return errors
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     outcome = run_evaluation(build_spec(args), run_options(args, console), console=console, argv=["wam-eval", *argv])
-    print_summary(console, outcome, args.store)
-    return 130 if outcome.interrupted else 0
+    errors = print_summary(console, outcome, args.store)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_EPISODE_ERRORS if errors else 0

@@ -132,7 +132,7 @@ class EpisodeWork:
 
     def _error_row(self, slot: _Slot, attempt: Attempt[EpisodeKey], message: str, *, worker: str | None = None
                    ) -> EpisodeResult:
-        task = self.job.tasks.get(attempt.item.task)
+        task = self.job.task_for(attempt.item)
         return EpisodeResult.failed(attempt.item, ErrorSource.WORKER, message,
                                     instruction=task.instruction if task else "", worker=worker or slot.name,
                                     node=slot.node, attempts=attempt.number)

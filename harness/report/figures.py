@@ -72,6 +72,7 @@ def suite_bars(
         color = RUN_COLORS[i % len(RUN_COLORS)]
         label = short_run_label(row.run) + (" (partial)" if row.run.partial else "")
         label += "" if row.run.trained else " (untrained)"
+        label += " (ORACLE)" if row.run.privileged else ""
         ax.bar(centres, heights, width * 0.92, color=color, alpha=0.85, label=label, zorder=2)
         ax.errorbar(centres, heights, yerr=[lows, highs], fmt="none", ecolor="black", capsize=3, lw=1, zorder=3)
         # A tick at the rate itself, so that a 0% bar is still visible.
