@@ -184,24 +184,104 @@ class RunManifest:
 
 
 class ResultStore:
+    """The store. `ResultStore(path)` is the writer (the driver; it creates the file and brings an
+    older schema up to date); `ResultStore.open_readonly(path)` is for readers (report, compare,
+    export), which must never change the file: not its schema, not its journal mode."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
+        self.readonly = False
+        if self.path.is_dir():
             raise UsageError(f"results store {self.path} is a directory; give a file path such as {self.path / 'wam-eval.sqlite'}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._cannot_write(exc) from None
         self._db.row_factory = sqlite3.Row
         try:
+            self._refuse_foreign()  # before anything is written: another program's file stays as it was
             self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a finished episode survives a power cut too, not only a killed process.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._check_schema()  # before creating anything: a store of another version stays as it was
+            self._db.executescript(_SCHEMA)
+            if self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"{self.path} is not a wam-eval results store ({exc}); choose another --store path") from None
-        # FULL: a finished episode survives a power cut too, not only a killed process.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._check_schema()  # before creating anything: a store of another version stays as it was
-        self._db.executescript(_SCHEMA)
-        if self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.close()
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise self._cannot_write(exc) from None
+            raise UsageError(f"{self.path} is not a wam-eval results store ({exc}); choose another "
+                             "--store path (the file is left as it is)") from None
+        except UsageError:
+            self._db.close()
+            raise
+
+    def _cannot_write(self, exc: BaseException) -> UsageError:
+        folder = self.path.parent
+        where = (f"its folder {folder} is not writable" if folder.exists() and not os.access(folder, os.W_OK)
+                 else "it is not writable")
+        return UsageError(f"cannot write the results store {self.path}: {where} ({exc}); give --store a path in a "
+                          "folder you can write")
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> "ResultStore":
+        """A store opened for reading only (SQLite mode=ro; immutable=1 where the file or its folder
+        cannot be written, as on a read-only mount, where SQLite could not keep its WAL index)."""
+        path = Path(path)
+        if path.is_dir():
+            raise UsageError(f"results store {path} is a directory; give the file `wam-eval run` wrote with --store")
+        if not path.is_file():
+            raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
+        self = cls.__new__(cls)
+        self.path, self.readonly = path, True
+        writable = os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writable else "&immutable=1")
+        try:
+            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise UsageError(f"results store {path} cannot be opened ({exc})") from None
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._check_readable()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise UsageError(f"{path} cannot be read as a wam-eval results store ({exc}); give the file "
+                             "`wam-eval run` wrote with --store (a damaged store: restore it from a copy)") from None
+        except UsageError:
+            self._db.close()
+            raise
+        return self
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _refuse_foreign(self) -> None:
+        tables = self._tables()
+        if tables and "meta" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise UsageError(f"{self.path} is an SQLite file of another program (tables {shown}), not a wam-eval "
+                             "results store; wam-eval leaves it as it is: give --store another path")
+
+    def _check_readable(self) -> None:
+        """What a reader needs: wam-eval's tables, at this schema or an older one whose rows it reads
+        (an older store is only brought up to date by a writer)."""
+        tables = self._tables()
+        missing = {"meta", "runs", "episodes", "invocations", "planned"} - tables
+        if missing:
+            raise UsageError(f"{self.path} is not a wam-eval results store (it has no {', '.join(sorted(missing))} "
+                             "table); give the file `wam-eval run` wrote with --store")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row["value"]) if row is not None else None
+        if version is None or not (version == SCHEMA_VERSION or version in _MIGRATIONS):
+            raise UsageError(f"{self.path} has store schema {version}, this wam-eval reads {min(_MIGRATIONS)} to "
+                             f"{SCHEMA_VERSION}; read it with the wam-eval that wrote it")
+        # A damaged page is one line now rather than a traceback halfway through a report.
+        (verdict,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"damaged: {verdict}")
 
     def _check_schema(self) -> None:
         has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -213,7 +293,6 @@ class ResultStore:
                                    f"UPDATE meta SET value='{version + 1}' WHERE key='schema_version'; COMMIT;")
             version += 1
         if version != SCHEMA_VERSION:
-            self._db.close()
             raise UsageError(
                 f"{self.path} has store schema {row['value']}, this wam-eval writes {SCHEMA_VERSION}; "
                 "use a new --store path (the old file is left untouched)"

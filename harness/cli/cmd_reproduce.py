@@ -77,7 +77,7 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))
     narrowed = bool(args.suite or args.tasks or args.episodes)
-    console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {preset.name}"
+    console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {escape(preset.name)}"
                   + (" - [yellow]narrowed: only part of the table runs[/]" if narrowed else " - the full protocol"))
     suites = ", ".join(spec.suites)
     console.print(f"[bold]plan[/] {len(keys)} episodes: suites {suites}; tasks {escape(spec.tasks or 'all')}; settings "
@@ -144,6 +144,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         files = write_report(report, out)
     written = verdicts.write(files.folder)
     print_verdicts(console, verdicts)
-    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, {written.name})")
+    console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, "
+                  f"{written.name})", soft_wrap=True)
     print(files.html.resolve())
     return 0
