@@ -50,6 +50,10 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Store, recording, engine and output flags `run` shares with `reproduce`."""
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
+    p.add_argument("--force-unlock", action="store_true",
+                   help="take the run over although its lock says another driver runs it. Only when you are sure "
+                        "none does (a driver on a machine that is gone): a live one would run the missing "
+                        "episodes too, doing the work twice (each episode is still stored once)")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
     p.add_argument("--video-dir", type=Path, help="where videos go (default: videos/<run> beside the store)")
@@ -109,7 +113,7 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
         raise UsageError(f"--workers must be 0 (in-process) or more, not {args.workers}")
     engine = engine_options(args)  # checks the engine flags before anything starts
     options = RunOptions(store=args.store, rerun_errors=args.rerun_errors, verbose=args.verbose, quiet=args.quiet,
-                         record=args.record, video_dir=args.video_dir)
+                         record=args.record, video_dir=args.video_dir, force_unlock=args.force_unlock)
     if args.workers == 0:
         if args.address:
             raise UsageError("--address joins a Ray cluster; it needs --workers above 0 (or left out)")
