@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                      allow_preset_mismatch=args.allow_preset_mismatch)
     a, b, comparisons, mismatch = result.a, result.b, result.comparisons, result.preset_mismatch
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
-    table = Table(title=f"B = {b.run_id} vs A = {a.run_id}{mark}", title_justify="left")
+    table = Table(title=escape(f"B = {b.run_id} vs A = {a.run_id}") + mark, title_justify="left")
     for col in ("column", "A", "B", f"B - A [{100 * (1 - args.alpha):g}% CI]", "test", "p", "verdict", "episodes"):
         table.add_column(col)
     for c in comparisons:
@@ -52,11 +53,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             pairing_text(c),
         )
     console.print(table)
-    console.print(f"A: preset {a.preset_label}   B: preset {b.preset_label}")
+    console.print(f"A: preset {escape(a.preset_label)}   B: preset {escape(b.preset_label)}", soft_wrap=True)
     if mismatch:
         console.print(
             f"[bold yellow]{PRESET_MISMATCH_MARK} PRESET MISMATCH[/]: the runs used different presets "
-            f"({a.preset_label} vs {b.preset_label}); compared only because --allow-preset-mismatch was given"
+            f"({escape(a.preset_label)} vs {escape(b.preset_label)}); compared only because "
+            "--allow-preset-mismatch was given"
         )
     for run_data in (a, b):
         if run_data.partial:

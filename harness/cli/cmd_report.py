@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness.cli.console import make_console
 from harness.driver import DEFAULT_STORE
 from wam_eval import report as write
@@ -42,6 +44,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                       f"{r.run_id}")
     for r in report.partial:
         console.print(f"[yellow]partial run[/]: {r.run_id} ({len(r.planned) - r.missing}/{len(r.planned)} episodes)")
-    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, figures/)")
+    console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, figures/)")
     print(files.html.resolve())
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
@@ -124,7 +125,15 @@ def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, ar
     )
 
 
-def print_summary(console: Console, outcome, store_path: Path) -> None:
+# Exit codes of `run` (README "Exit codes"): 0 every episode stored without error, 2 bad input (nothing
+# ran), 3 the run went through but episodes ended in error (counted as failures; --rerun-errors retries
+# them), 130 interrupted; 1 is an unexpected failure (a traceback).
+EXIT_EPISODE_ERRORS = 3
+EXIT_INTERRUPTED = 130
+
+
+def print_summary(console: Console, outcome, store_path: Path) -> int:
+    """The per-suite table; returns how many of the run's stored episodes ended in error."""
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
     oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
@@ -147,11 +156,22 @@ def print_summary(console: Console, outcome, store_path: Path) -> None:
                       "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
-        console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")
+        console.print(f"{len(videos)} video(s) written, e.g. {escape(str(videos[0]))}", soft_wrap=True)
+    unwritten = [r for r in outcome.results if r.extra.get("video_error")]
+    if unwritten:  # said even with --quiet: the user asked for these videos
+        console.print(f"[yellow]{len(unwritten)} video(s) could not be written, e.g. {escape(unwritten[0].key.id)}: "
+                      f"{escape(str(unwritten[0].extra['video_error']))}[/]", soft_wrap=True)
+    errors = sum(r.errors for r in rates)
+    if errors:
+        console.print(f"[red]{errors} episode(s) ended in error[/] (counted as failures); exit code "
+                      f"{EXIT_EPISODE_ERRORS}. `--rerun-errors` runs them again", soft_wrap=True)
+    return errors
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     outcome = evaluate_args(args, build_spec(args), console, argv).outcome
-    print_summary(console, outcome, args.store)
-    return 130 if outcome.interrupted else 0
+    errors = print_summary(console, outcome, args.store)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_EPISODE_ERRORS if errors else 0
