@@ -49,6 +49,7 @@ class RunOptions:
     record: str = "none"  # which episodes keep a video of the frames the policy read: none|failures|all
     video_dir: Path | None = None  # default: videos/ beside the store
     video_fps: int = 5
+    force_unlock: bool = False  # take the run's lock from whoever holds it (run --force-unlock)
 
     def record_spec(self, run_id: str) -> RecordSpec | None:
         if self.record == "none":
@@ -209,7 +210,11 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             host=socket.gethostname(),
         )
         with ResultStore(options.store) as store:
-            invocation = store.open_run(manifest, argv=argv)
+            invocation = store.open_run(manifest, argv=argv, force_unlock=options.force_unlock)
+            if options.force_unlock:
+                console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
+                              "run it, both run the missing episodes (each is stored once, the work is done "
+                              "twice)[/]", soft_wrap=True)
             with store.keep_lock(invocation):
                 outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
                 # Everything after open_run is inside: an invocation never stays open because a

@@ -251,3 +251,20 @@ def test_drift_coverage_from_stored_verdicts(tmp_path):
     assert report.drift_coverage() == (["libero_goal"], ["libero_goal_lan"])
     md = write_robustness(report, tmp_path / "out").markdown.read_text()
     assert "drift check covers: libero_goal." in md and "started off the golden state: libero_goal (1)" in md
+
+
+def test_reproduce_robustness_chooses_the_policys_family_and_refuses_bad_input_in_one_line(capsys):
+    from harness.reproduce.robustness import parse_kinds, robustness_preset
+
+    assert robustness_preset("fastwam", None) == "fastwam-libero-pro"
+    assert robustness_preset("noop", None) == "openpi-libero-pro"
+    assert robustness_preset("noop", "libero-pro") == "libero-pro"
+    assert parse_kinds(None) == ("lan", "object", "swap", "task", "env")
+    for argv, needle in [
+        (["--kinds", "lan,bogus"], "unknown perturbation kind(s) bogus; choose from: lan, object"),
+        (["--suite", "libero_goal_lan"], "--suite takes base suites"),
+        (["--episodes", "0"], "--episodes must be at least 1"),
+    ]:
+        assert main(["reproduce", "robustness", "--policy", "noop", "--workers", "0", *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1

@@ -59,6 +59,7 @@ def evaluate(
     video_dir: str | Path | None = None,
     verbose: bool = False,
     quiet: bool = True,
+    force_unlock: bool = False,
     console: Console | None = None,
     argv: Sequence[str] = (),
 ) -> Evaluation:
@@ -83,7 +84,8 @@ def evaluate(
         episodes=episodes, seed=seed, checkpoint=checkpoint, device=device, policy_options=dict(options or {}),
     )
     run_options = RunOptions(store=Path(store), rerun_errors=rerun_errors, verbose=verbose, quiet=quiet,
-                             record=record, video_dir=Path(video_dir) if video_dir is not None else None)
+                             record=record, video_dir=Path(video_dir) if video_dir is not None else None,
+                             force_unlock=force_unlock)
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:

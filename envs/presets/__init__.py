@@ -229,9 +229,16 @@ def _builtin_raw() -> dict[str, dict[str, Any]]:
 def load_preset_file(path: str | Path) -> Preset:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"preset file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"preset file {path} is a directory; give a .toml file or a built-in preset's name") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"preset file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are "
+                         "UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"preset file {path} cannot be read ({exc.strerror or exc})") from None
     data = _read_toml(text, str(path))
     preset = preset_from_mapping(_resolve_extends(data, _builtin_raw(), str(path)), origin=str(path))
     builtin = builtin_presets().get(preset.name)

@@ -15,7 +15,14 @@ from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
 from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
-from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, evaluate_args, print_summary
+from harness.cli.cmd_run import (
+    EXIT_EPISODE_ERRORS,
+    EXIT_INTERRUPTED,
+    add_execution_arguments,
+    add_policy_arguments,
+    evaluate_args,
+    print_summary,
+)
 from harness.cli.console import make_console
 from harness.driver import choose_preset
 from harness.errors import UsageError
@@ -120,9 +127,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     paper = paper_row(baselines, table, args.against or paper_method(spec))
     print_plan(console, table, spec, args, paper)
     outcome = evaluate_args(args, spec, console, argv).outcome
-    print_summary(console, outcome, args.store)
+    errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     with ResultStore(args.store) as store:
         data = load_run(store, outcome.run_id)
     preset = preset_from_mapping(outcome.manifest.preset, origin=outcome.run_id)
@@ -146,4 +153,4 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, "
                   f"{written.name})", soft_wrap=True)
     print(files.html.resolve())
-    return 0
+    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: error rows count as failures

@@ -14,7 +14,14 @@ from rich.table import Table
 from envs.libero.perturbations import KIND_BY_KEY
 from envs.registry import get_benchmark
 from harness.cli.args import csv_list
-from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, evaluate_args, print_summary
+from harness.cli.cmd_run import (
+    EXIT_EPISODE_ERRORS,
+    EXIT_INTERRUPTED,
+    add_execution_arguments,
+    add_policy_arguments,
+    evaluate_args,
+    print_summary,
+)
 from harness.cli.console import make_console
 from harness.driver import choose_preset
 from harness.errors import UsageError
@@ -97,9 +104,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                     checkpoint=args.checkpoint, device=args.device, policy_options=dict(args.policy_option))
     print_plan(console, plan, spec, args)
     outcome = evaluate_args(args, spec, console, argv).outcome
-    print_summary(console, outcome, args.store)
+    errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     with ResultStore(args.store) as store:
         data = load_run(store, outcome.run_id)
     published, sources = load_published(robustness_baseline_dirs(), place_suite)
@@ -113,4 +120,4 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(f"report written to {files.folder}/ (robustness.html, robustness.md, robustness.json, "
                   f"figures/robustness.png)", soft_wrap=True)
     print(files.html.resolve())
-    return 0
+    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: the report is written, error rows count as failures

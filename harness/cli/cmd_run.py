@@ -51,6 +51,10 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Store, recording, engine and output flags `run` shares with `reproduce`."""
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
+    p.add_argument("--force-unlock", action="store_true",
+                   help="take the run over although its lock says another driver runs it. Only when you are sure "
+                        "none does (a driver on a machine that is gone): a live one would run the missing "
+                        "episodes too, doing the work twice (each episode is still stored once)")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
     p.add_argument("--video-dir", type=Path, help="where videos go (default: videos/<run> beside the store)")
@@ -121,7 +125,7 @@ def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, ar
         episodes=spec.episodes, preset=spec.preset, checkpoint=spec.checkpoint, options=spec.policy_options,
         seed=spec.seed, device=spec.device, store=args.store, workers=args.workers, engine=engine,
         rerun_errors=args.rerun_errors, record=args.record, video_dir=args.video_dir, verbose=args.verbose,
-        quiet=args.quiet, console=console, argv=["wam-eval", *argv],
+        quiet=args.quiet, force_unlock=args.force_unlock, console=console, argv=["wam-eval", *argv],
     )
 
 

@@ -70,9 +70,12 @@ def _robotwin_preset(name: str) -> Preset:
     return preset
 
 
-def _existing_store(path: Path) -> ResultStore:
-    if not path.is_file():
-        raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
+def _existing_store(path: Path, *, write: bool = False) -> ResultStore:
+    """The store the user named, never a new one; read-only unless the command writes (forget)."""
+    store = ResultStore.open_readonly(path)
+    if not write:
+        return store
+    store.close()
     return ResultStore(path)
 
 
@@ -170,7 +173,7 @@ def run_forget(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     preset = _robotwin_preset(args.preset) if args.preset else None
     protocol = get_benchmark(catalog.BENCHMARK).expert_protocol(preset) if preset else None
-    with _existing_store(args.store) as store:
+    with _existing_store(args.store, write=True) as store:
         if not args.force:
             _refuse_under_stored_runs(store, task=args.task, protocol=protocol)
         forgotten = store.forget_error_verdicts(catalog.BENCHMARK, task=args.task, protocol=protocol)
