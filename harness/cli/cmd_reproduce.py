@@ -20,11 +20,11 @@ from harness.cli.cmd_run import (
     EXIT_INTERRUPTED,
     add_execution_arguments,
     add_policy_arguments,
+    evaluate_args,
     print_summary,
-    run_options,
 )
 from harness.cli.console import make_console
-from harness.driver import choose_preset, run_evaluation
+from harness.driver import choose_preset
 from harness.errors import UsageError
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import load_run
@@ -123,11 +123,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     spec = table_spec(table, policy=args.policy, checkpoint=args.checkpoint, device=args.device,
                       policy_options=dict(args.policy_option), seed=args.seed, suites=tuple(args.suite),
                       tasks=args.tasks, episodes=args.episodes)
-    options = run_options(args, console)
     baselines = load_baselines(baseline_dirs(args.baselines))
     paper = paper_row(baselines, table, args.against or paper_method(spec))
     print_plan(console, table, spec, args, paper)
-    outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
+    outcome = evaluate_args(args, spec, console, argv).outcome
     errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
@@ -154,4 +153,4 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, "
                   f"{written.name})", soft_wrap=True)
     print(files.html.resolve())
-    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: CI notices episodes that ended in error
+    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: error rows count as failures
