@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from harness.cli.cmd_report import resolve_run_ids
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
 from harness.report.aggregate import open_store
+from wam_eval._results import resolve_run_ids
 
 
 def register(sub: argparse._SubParsersAction) -> None:
