@@ -17,6 +17,11 @@ BENCHMARKS: dict[str, str] = {
 def get_benchmark(name: str) -> Benchmark:
     """A registered benchmark by name, or `module:Class` (a benchmark defined outside wam-eval; Ray
     workers import it the same way, so the module must be importable there too)."""
+    return benchmark_class(name)()
+
+
+def benchmark_class(name: str) -> type:
+    """The adapter class behind a benchmark name (its module imported, nothing built)."""
     target = BENCHMARKS.get(name)
     if target is None:
         if ":" not in name:
@@ -24,12 +29,11 @@ def get_benchmark(name: str) -> Benchmark:
         target = name
     module_name, _, attr = target.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         if target is not name:
             raise  # a registered adapter that does not import is a bug, not a user's typo
         raise UsageError(f"benchmark {name!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    return cls()
 
 
 def find_suite(benchmark: Benchmark, suite: str) -> SuiteInfo:
@@ -42,8 +46,11 @@ def find_suite(benchmark: Benchmark, suite: str) -> SuiteInfo:
 
 def select_tasks(suite: SuiteInfo, spec: str | None) -> tuple[TaskInfo, ...]:
     """Tasks by index list ('0,1,5'), range ('0-4'), name, or all when spec is None/'all'."""
-    if spec is None or spec.strip() in ("", "all"):
+    if spec is None or spec.strip() == "all":
         return suite.tasks
+    if not spec.replace(",", "").strip():
+        # An empty selector (a script's variable that came out empty) must not mean every task.
+        raise UsageError(f"--tasks {spec!r} names no task; give indices ('0,1'), a range ('0-4'), names, or 'all'")
     by_name = {t.name: t for t in suite.tasks}
     chosen: list[TaskInfo] = []
     for part in (p.strip() for p in spec.split(",")):

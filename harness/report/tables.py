@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
+from harness.errors import UsageError
 from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
@@ -116,10 +117,18 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             f"(#{run.manifest.preset_hash}): rows measured under the built-in one are marked {OTHER_PROTOCOL_MARK}."
         )
     for run in section.runs:
-        stored = preset_from_mapping(run.manifest.preset, origin=run.run_id)
+        try:
+            stored = preset_from_mapping(run.manifest.preset, origin=run.run_id, benchmark_rules=False)
+        except UsageError:
+            continue  # stored under an older schema: the report still shows its rows, without this note
         differs = [f"{pkg} {have} (the protocol's {want})"
                    for pkg, want, have in stored.simulator_differences(run.manifest.versions)]
-        if differs:
+        if differs and stored.official and stored.other_stack_label:
+            notes.append(
+                f"{run.run_id}: {stored.other_stack_label} (not the official protocol): simulated with "
+                f"{', '.join(differs)}."
+            )
+        elif differs:
             notes.append(
                 f"{run.run_id}: simulated with {', '.join(differs)}; {run.manifest.preset_name}'s authors ran the "
                 "protocol's version, and LIBERO success rates move with MuJoCo's."
@@ -339,7 +348,7 @@ def manifest_table(run: RunData) -> Table:
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
-            f" ({'official protocol' if m.preset.get('official') else 'NOT an official protocol'})",
+            f" ({preset_from_mapping(m.preset, origin=m.run_id).protocol_kind(m.versions)})",
         ),
         ("Preset source", str(m.preset.get("source", ""))),
         ("Versions", ", ".join(f"{k} {v}" for k, v in m.versions.items())),

@@ -32,6 +32,7 @@ the normalised state and the raw instruction, and returns normalised actions.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -144,6 +145,7 @@ class FastWAMPolicy:
                 "checkpoint": rt.provenance.checkpoint,
                 "checkpoint_step": rt.provenance.step,
                 "assets": rt.provenance.assets,
+                "assets_hub": [dataclasses.asdict(f) for f in rt.provenance.assets_hub],
                 "stats": self.stats.source,
                 "stats_digest": self.stats.digest,
                 "parameters": parameter_counts(rt.network),

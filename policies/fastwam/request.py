@@ -1,4 +1,4 @@
-"""Checks of a Fast-WAM request that need no model code, so the driver can refuse one before it
+"""Checks of a Fast-WAM request that need no model code (nor torch), so the driver can refuse one before it
 starts Ray or imports torch (`PolicyEntry.precheck`)."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.hub_cache import HubRef, locate
 from policies.base import PolicyContext
+from policies.fastwam.release import ASSETS_NAME, TEXT_ENCODER, TOKENIZER, TOKENIZER_FILE, VAE
 
 OPTIONAL_IDM_WORD = "optional"
 
@@ -34,3 +36,16 @@ def require_weights(ctx: PolicyContext, variant: str = "fastwam") -> None:
 
 def precheck(name: str, ctx: PolicyContext) -> None:
     require_weights(ctx, name)
+    if str(ctx.options.get("assets") or "").strip() == "hf":
+        locate_hub_assets()  # one line naming `wam-eval fetch fastwam-assets` before anything starts
+
+
+def hub_asset_refs() -> tuple[HubRef, HubRef, HubRef]:
+    """(VAE, text encoder, tokenizer.json) as hub references, for `assets=hf`."""
+    return (HubRef(VAE.repo, VAE.path), HubRef(TEXT_ENCODER.repo, TEXT_ENCODER.path), HubRef(TOKENIZER.repo, TOKENIZER_FILE))
+
+
+def locate_hub_assets() -> None:
+    """Refuse, in one line, when a component is not in the cache (cheap: nothing is read or hashed)."""
+    for ref in hub_asset_refs():
+        locate(ref, fetch_hint=ASSETS_NAME)
