@@ -78,6 +78,9 @@ class EpisodeRunner:
         self.close_env()
         self._env = self._benchmark.make_env(task, self.job.preset, cameras=self.job.cameras)
         self._env_task = task.key
+        expose = getattr(self._env, "expose_privileged_state", None)
+        if self.policy_info.privileged and expose is not None:
+            expose()  # an oracle reads the simulator's ground truth; no other policy ever sees it
         return self._env
 
     def close_env(self) -> None:

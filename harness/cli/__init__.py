@@ -20,6 +20,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from harness.cli import (
         cmd_compare,
+        cmd_doctor,
         cmd_export,
         cmd_fetch,
         cmd_latency,
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="wam-eval", description="Evaluate robot policies on LIBERO and RoboTwin 2.0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for module in (cmd_list, cmd_fetch, cmd_run, cmd_reproduce, cmd_presets, cmd_report, cmd_compare, cmd_export, cmd_latency, cmd_serve,
-                   cmd_seeds, cmd_setup):
+                   cmd_seeds, cmd_setup, cmd_doctor):
         module.register(sub)
     return parser
 
