@@ -29,18 +29,16 @@ from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
+from harness.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for
 from policies.registry import policy_entries, precheck_policy
 
-DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
-
 
 @dataclass
 class RunOptions:
-    store: Path = DEFAULT_STORE
+    store: Path  # the results store (its default is the command line's: harness/cli/stores.py)
     rerun_errors: bool = False
     verbose: bool = False
     quiet: bool = False
@@ -49,6 +47,7 @@ class RunOptions:
     record: str = "none"  # which episodes keep a video of the frames the policy read: none|failures|all
     video_dir: Path | None = None  # default: videos/ beside the store
     video_fps: int = 5
+    force_unlock: bool = False  # take the run's lock from whoever holds it (run --force-unlock)
 
     def record_spec(self, run_id: str) -> RecordSpec | None:
         if self.record == "none":
@@ -98,14 +97,12 @@ def check_policy(info: PolicyInfo, benchmark: Benchmark, preset: Preset) -> None
         )
     layout = preset.image_layout
     composed = [t for t in info.input_transforms if t.name == "compose_cameras"]
-    if layout.get("kind") == "composed" and composed:
-        expected = {k: layout[k] for k in ("key", "height", "width", "tiles")}
-        declared = {k: composed[0].params.get(k) for k in expected}
-        declared["tiles"] = [dict(t) for t in declared["tiles"] or []]
-        if declared != expected:
+    if layout.composed and composed:
+        declared = ImageLayout.from_mapping({**composed[0].params, "kind": "composed"})
+        if declared != layout:
             raise UsageError(
-                f"preset {preset.name} feeds the policy {describe_layout(layout)}; policy {info.name} composes "
-                f"{describe_layout({'kind': 'composed', **declared})}"
+                f"preset {preset.name} feeds the policy {layout.describe()}; policy {info.name} composes "
+                f"{declared.describe()}"
             )
     if preset.replan_steps is not None and info.horizon and preset.replan_steps > info.horizon:
         raise UsageError(
@@ -209,37 +206,44 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             host=socket.gethostname(),
         )
         with ResultStore(options.store) as store:
-            invocation = store.open_run(manifest, argv=argv)
+            invocation = store.open_run(manifest, argv=argv, force_unlock=options.force_unlock)
+            if options.force_unlock:
+                console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
+                              "run it, both run the missing episodes (each is stored once, the work is done "
+                              "twice)[/]", soft_wrap=True)
             with store.keep_lock(invocation):
-                store.add_planned(manifest.run_id, keys)
-                skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
-                todo = [k for k in keys if k.id not in skip]
-                _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
                 outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
-
-                def on_result(result: EpisodeResult) -> None:
-                    if store.put_episode(manifest.run_id, result):
-                        outcome.ran += 1
-                        outcome.results.append(result)
-                    else:
-                        # Another driver stored this episode meanwhile; the store keeps the first result.
-                        console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is dropped[/]",
-                                      soft_wrap=True)
-                    progress.update(result)
-
-                job = WorkerJob(
-                    benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
-                    preset=preset,
-                    tasks=tasks,
-                    cameras=cameras,
-                    record=options.record_spec(manifest.run_id),
-                )
-                if job.record is not None:
-                    if not cameras:
-                        console.print(f"[yellow]--record {options.record}: policy {info.name} reads no camera, so there "
-                                      "are no frames to record[/]")
-                    console.print(f"[bold]videos[/] {options.record} -> {job.record.directory}")
+                # Everything after open_run is inside: an invocation never stays open because a
+                # step before the first episode (the header, planning, preparation) failed.
                 try:
+                    store.add_planned(manifest.run_id, keys)
+                    skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
+                    todo = [k for k in keys if k.id not in skip]
+                    _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
+
+                    def on_result(result: EpisodeResult) -> None:
+                        if store.put_episode(manifest.run_id, result):
+                            outcome.ran += 1
+                            outcome.results.append(result)
+                        else:
+                            # Another driver stored this episode meanwhile; the store keeps the first result.
+                            console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is "
+                                          "dropped[/]", soft_wrap=True)
+                        progress.update(result)
+
+                    job = WorkerJob(
+                        benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
+                        preset=preset,
+                        tasks=tasks,
+                        cameras=cameras,
+                        record=options.record_spec(manifest.run_id),
+                    )
+                    if job.record is not None:
+                        if not cameras:
+                            console.print(f"[yellow]--record {options.record}: policy {escape(info.name)} reads no "
+                                          "camera, so there are no frames to record[/]")
+                        console.print(f"[bold]videos[/] {options.record} -> {escape(str(job.record.directory))}",
+                                      soft_wrap=True)
                     prepared = EpisodeParams()
                     if todo:
                         prep = run_preparation(benchmark, todo, preset, store, executor, job, console=console,
@@ -279,19 +283,18 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
 
 def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
     """The error row of an episode its benchmark could not prepare (RoboTwin: too few seeds solved)."""
-    return EpisodeResult(key=key, success=False, steps=0, end_reason=EndReason.ERROR, instruction=task.instruction,
-                         error=problem, extra={"error_source": "preparation"})
+    return EpisodeResult.failed(key, ErrorSource.PREPARATION, problem, instruction=task.instruction)
 
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
     kind = preset.protocol_kind(manifest.versions)
-    console.print(f"[bold]run[/] {manifest.run_id}  (store {store})", soft_wrap=True)
-    policy_input = describe_layout(preset.image_layout)
+    console.print(f"[bold]run[/] {escape(manifest.run_id)}  (store {escape(str(store))})", soft_wrap=True)
+    policy_input = preset.image_layout.describe()
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
-    if composed is not None and preset.image_layout.get("kind") != "composed":
-        policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
-    console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
+    if composed is not None and not preset.image_layout.composed:
+        policy_input += f"; the policy composes them itself: {describe_layout({**composed.params, 'kind': 'composed'})}"
+    console.print(f"[bold]preset[/] {escape(preset.name)} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     weights = "" if info.trained else "  [yellow]untrained weights[/]"
     if info.privileged:
@@ -299,16 +302,17 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
                     "harness, not comparable with learned policies")
     console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
-    console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
+    console.print(f"[bold]simulator[/] {escape(stack)}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)
     if differences:
         said = ", ".join(f"{pkg} {have} here, {want} in the protocol" for pkg, want, have in differences)
         if preset.official and preset.other_stack_label:
-            console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({escape(said)}): this "
-                          f"run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"this run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
         else:
             pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
-            console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({said}): success rates "
-                          f"move with it; for a number beside the paper's, pip install {pins}[/]", soft_wrap=True)
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"success rates move with it; for a number beside the paper's, pip install {escape(pins)}[/]",
+                          soft_wrap=True)
     skipped = planned - todo
     console.print(f"[bold]episodes[/] {planned} planned, {skipped} already stored, {todo} to run")

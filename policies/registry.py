@@ -40,6 +40,8 @@ _FASTWAM_PRECHECK = "policies.fastwam.request:precheck"
 BUILTIN: tuple[PolicyEntry, ...] = (
     PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step"),
     PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode"),
+    PolicyEntry("libero-oracle", "policies.libero_oracle:make_libero_oracle",
+                "ORACLE: scripted pick-and-place from privileged simulator state (libero_object)"),
     PolicyEntry("fastwam", "policies.fastwam.policy:make_fastwam",
                 "Fast-WAM: current frame encoded once, 10 action-only denoising steps", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-novideo", "policies.fastwam.policy:make_fastwam_novideo",

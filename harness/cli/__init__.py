@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from typing import Sequence
 
@@ -19,6 +20,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from harness.cli import (
         cmd_compare,
+        cmd_doctor,
         cmd_export,
         cmd_fetch,
         cmd_latency,
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="wam-eval", description="Evaluate robot policies on LIBERO and RoboTwin 2.0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for module in (cmd_list, cmd_fetch, cmd_run, cmd_reproduce, cmd_presets, cmd_report, cmd_compare, cmd_export, cmd_latency, cmd_serve,
-                   cmd_seeds, cmd_setup):
+                   cmd_seeds, cmd_setup, cmd_doctor):
         module.register(sub)
     return parser
 
@@ -49,6 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WamEvalError as exc:
         print(f"wam-eval: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:
+        # A store damaged under a running command (a disk fault, a copy taken mid-write): the stored
+        # rows are the user's to recover, so say where, in one line, rather than a traceback.
+        store = getattr(args, "store", None)
+        where = f"the results store {store}" if store is not None else "a results store"
+        print(f"wam-eval: error: {where} cannot be read or written ({exc}); restore it from a copy, or try "
+              "`sqlite3 FILE .recover`", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,18 +4,15 @@ difference's interval and a paired test on shared episodes."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli.cmd_report import resolve_run_ids
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
-from harness.report.aggregate import load_run, open_store
-from harness.report.compare import check_presets, compare_runs
+from harness.cli.stores import add_store_option
 from harness.report.format import PRESET_MISMATCH_MARK, comparison_words, p_text, pairing_text
-from harness.report.layout import layout_for
+from wam_eval import compare
 
 VERDICT_STYLE = {"better": "bold green", "worse": "bold red"}
 
@@ -24,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="B against A: differences with intervals and paired tests")
     p.add_argument("run_a", metavar="A", help="the reference run (id or unique prefix)")
     p.add_argument("run_b", metavar="B", help="the run compared against A")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument(
         "--allow-preset-mismatch",
@@ -36,14 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    with open_store(args.store) as store:
-        id_a, id_b = resolve_run_ids(store, [args.run_a, args.run_b])
-        a, b = load_run(store, id_a), load_run(store, id_b)
-    mismatch = check_presets([a, b], allow=args.allow_preset_mismatch)
-    layout = layout_for(a.benchmark, a.rows + b.rows)
-    comparisons = compare_runs(layout, a, b, alpha=args.alpha)
+    result = compare(args.run_a, args.run_b, store=args.store, alpha=args.alpha,
+                     allow_preset_mismatch=args.allow_preset_mismatch)
+    a, b, comparisons, mismatch = result.a, result.b, result.comparisons, result.preset_mismatch
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
-    table = Table(title=f"B = {b.run_id} vs A = {a.run_id}{mark}", title_justify="left")
+    table = Table(title=escape(f"B = {b.run_id} vs A = {a.run_id}") + mark, title_justify="left")
     for col in ("column", "A", "B", f"B - A [{100 * (1 - args.alpha):g}% CI]", "test", "p", "verdict", "episodes"):
         table.add_column(col)
     for c in comparisons:
@@ -58,11 +52,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             pairing_text(c),
         )
     console.print(table)
-    console.print(f"A: preset {a.preset_label}   B: preset {b.preset_label}")
+    console.print(f"A: preset {escape(a.preset_label)}   B: preset {escape(b.preset_label)}", soft_wrap=True)
     if mismatch:
         console.print(
             f"[bold yellow]{PRESET_MISMATCH_MARK} PRESET MISMATCH[/]: the runs used different presets "
-            f"({a.preset_label} vs {b.preset_label}); compared only because --allow-preset-mismatch was given"
+            f"({escape(a.preset_label)} vs {escape(b.preset_label)}); compared only because "
+            "--allow-preset-mismatch was given"
         )
     for run_data in (a, b):
         if run_data.partial:

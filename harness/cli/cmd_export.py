@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.cmd_report import resolve_run_ids
+from rich.markup import escape
+
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.report.aggregate import open_store
+from wam_eval._results import resolve_run_ids
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="a run's episodes as parquet or CSV (one row per episode, timings included)")
     p.add_argument("run", metavar="RUN", help="run id (or a unique prefix); 'latest' = the last run updated")
     p.add_argument("--out", type=Path, required=True, help="file to write: .parquet or .csv")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.set_defaults(func=run)
 
 
@@ -25,5 +27,5 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         (run_id,) = resolve_run_ids(store, [args.run])
         path = store.export(run_id, args.out)
         count = len(store.episode_rows(run_id))
-    console.print(f"{count} episode(s) of {run_id} -> {path}", soft_wrap=True, highlight=False)
+    console.print(f"{count} episode(s) of {escape(run_id)} -> {escape(str(path))}", soft_wrap=True, highlight=False)
     return 0

@@ -14,9 +14,16 @@ from rich.table import Table
 from envs.libero.perturbations import KIND_BY_KEY
 from envs.registry import get_benchmark
 from harness.cli.args import csv_list
-from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
+from harness.cli.cmd_run import (
+    EXIT_EPISODE_ERRORS,
+    EXIT_INTERRUPTED,
+    add_execution_arguments,
+    add_policy_arguments,
+    evaluate_args,
+    print_summary,
+)
 from harness.cli.console import make_console
-from harness.driver import choose_preset, run_evaluation
+from harness.driver import choose_preset
 from harness.errors import UsageError
 from harness.report import default_out_dir
 from harness.report.aggregate import load_run
@@ -95,12 +102,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     spec = EvalSpec(benchmark="libero", policy=args.policy, preset=robustness_preset(args.policy, args.preset),
                     suites=plan.runnable, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
                     checkpoint=args.checkpoint, device=args.device, policy_options=dict(args.policy_option))
-    options = run_options(args, console)
     print_plan(console, plan, spec, args)
-    outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
-    print_summary(console, outcome, args.store)
+    outcome = evaluate_args(args, spec, console, argv).outcome
+    errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     with ResultStore(args.store) as store:
         data = load_run(store, outcome.run_id)
     published, sources = load_published(robustness_baseline_dirs(), place_suite)
@@ -114,4 +120,4 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(f"report written to {files.folder}/ (robustness.html, robustness.md, robustness.json, "
                   f"figures/robustness.png)", soft_wrap=True)
     print(files.html.resolve())
-    return 0
+    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: the report is written, error rows count as failures

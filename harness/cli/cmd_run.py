@@ -6,18 +6,20 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE, RunOptions, run_evaluation
+from harness.cli.stores import add_store_option
 from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec
 from harness.store import ResultStore
 from harness.summary import suite_rates
+from wam_eval import Evaluation, evaluate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,10 +47,15 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
                    "env_seed. The simulator's seed always comes from the preset")
 
 
+
 def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Store, recording, engine and output flags `run` shares with `reproduce`."""
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
+    p.add_argument("--force-unlock", action="store_true",
+                   help="take the run over although its lock says another driver runs it. Only when you are sure "
+                        "none does (a driver on a machine that is gone): a live one would run the missing "
+                        "episodes too, doing the work twice (each episode is still stored once)")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
     p.add_argument("--video-dir", type=Path, help="where videos go (default: videos/<run> beside the store)")
@@ -103,25 +110,35 @@ def engine_options(args: argparse.Namespace) -> RayEngineOptions:
     )
 
 
-def run_options(args: argparse.Namespace, console: Console | None = None) -> RunOptions:
+def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, argv: list[str]) -> Evaluation:
+    """Run `spec` through wam_eval.evaluate with the command line's store, recording and engine flags
+    (`run` and `reproduce`)."""
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be 0 (in-process) or more, not {args.workers}")
     engine = engine_options(args)  # checks the engine flags before anything starts
-    options = RunOptions(store=args.store, rerun_errors=args.rerun_errors, verbose=args.verbose, quiet=args.quiet,
-                         record=args.record, video_dir=args.video_dir)
     if args.workers == 0:
         if args.address:
             raise UsageError("--address joins a Ray cluster; it needs --workers above 0 (or left out)")
         if args.policy_placement == "shared":
             raise UsageError("--policy-placement shared needs Ray workers; with --workers 0 the policy runs in-process")
-        return options  # in-process
-    from harness.ray_engine import ray_executor_factory
+    return evaluate(
+        spec.policy, benchmark=spec.benchmark, suites=spec.suites, tasks=spec.tasks, settings=spec.settings,
+        episodes=spec.episodes, preset=spec.preset, checkpoint=spec.checkpoint, options=spec.policy_options,
+        seed=spec.seed, device=spec.device, store=args.store, workers=args.workers, engine=engine,
+        rerun_errors=args.rerun_errors, record=args.record, video_dir=args.video_dir, verbose=args.verbose,
+        quiet=args.quiet, force_unlock=args.force_unlock, console=console, argv=["wam-eval", *argv],
+    )
 
-    options.executor_factory = ray_executor_factory(engine, console=console)
-    return options
+
+# Exit codes of `run` (README "Exit codes"): 0 every episode stored without error, 2 bad input (nothing
+# ran), 3 the run went through but episodes ended in error (counted as failures; --rerun-errors retries
+# them), 130 interrupted; 1 is an unexpected failure (a traceback).
+EXIT_EPISODE_ERRORS = 3
+EXIT_INTERRUPTED = 130
 
 
-def print_summary(console: Console, outcome, store_path: Path) -> None:
+def print_summary(console: Console, outcome, store_path: Path) -> int:
+    """The per-suite table; returns how many of the run's stored episodes ended in error."""
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
     oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
@@ -144,11 +161,22 @@ def print_summary(console: Console, outcome, store_path: Path) -> None:
                       "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
-        console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")
+        console.print(f"{len(videos)} video(s) written, e.g. {escape(str(videos[0]))}", soft_wrap=True)
+    unwritten = [r for r in outcome.results if r.extra.get("video_error")]
+    if unwritten:  # said even with --quiet: the user asked for these videos
+        console.print(f"[yellow]{len(unwritten)} video(s) could not be written, e.g. {escape(unwritten[0].key.id)}: "
+                      f"{escape(str(unwritten[0].extra['video_error']))}[/]", soft_wrap=True)
+    errors = sum(r.errors for r in rates)
+    if errors:
+        console.print(f"[red]{errors} episode(s) ended in error[/] (counted as failures); exit code "
+                      f"{EXIT_EPISODE_ERRORS}. `--rerun-errors` runs them again", soft_wrap=True)
+    return errors
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    outcome = run_evaluation(build_spec(args), run_options(args, console), console=console, argv=["wam-eval", *argv])
-    print_summary(console, outcome, args.store)
-    return 130 if outcome.interrupted else 0
+    outcome = evaluate_args(args, build_spec(args), console, argv).outcome
+    errors = print_summary(console, outcome, args.store)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_EPISODE_ERRORS if errors else 0

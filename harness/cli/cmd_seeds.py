@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from envs.presets import Preset, resolve_preset
 from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.errors import UsageError
 from harness.store import ResultStore
 
@@ -36,18 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = cmds.add_parser("list", help="the seed verdicts a store holds, per task, setting and expert protocol")
     show.add_argument("--task", help="only this task")
     show.add_argument("--preset", help="only this preset's expert protocol, with the seeds its episodes would use")
-    show.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(show)
     show.set_defaults(func=run_list)
     imp = cmds.add_parser("import", help="store seed lists computed elsewhere (one JSON file per task)")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--preset", required=True, help="the preset whose expert protocol validated them")
-    imp.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(imp)
     imp.set_defaults(func=run_import)
     exp = cmds.add_parser("export", help="write a preset's seed lists, one JSON file per task (what import reads)")
     exp.add_argument("directory", type=Path, metavar="DIR")
     exp.add_argument("--preset", required=True)
     exp.add_argument("--task", help="only this task")
-    exp.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(exp)
     exp.set_defaults(func=run_export)
     forget = cmds.add_parser("forget", help="delete the error verdicts (checks that raised), so the next run checks "
                                             "those seeds again")
@@ -55,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                               "expert's own verdicts cannot be forgotten)")
     forget.add_argument("--task", help="only this task")
     forget.add_argument("--preset", help="only this preset's expert protocol")
-    forget.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(forget)
     forget.add_argument("--force", action="store_true", help="forget even where runs have stored episodes of those "
                         "tasks (resuming such a run could then run a seed twice and skip another)")
     forget.set_defaults(func=run_forget)
@@ -68,9 +70,12 @@ def _robotwin_preset(name: str) -> Preset:
     return preset
 
 
-def _existing_store(path: Path) -> ResultStore:
-    if not path.is_file():
-        raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
+def _existing_store(path: Path, *, write: bool = False) -> ResultStore:
+    """The store the user named, never a new one; read-only unless the command writes (forget)."""
+    store = ResultStore.open_readonly(path)
+    if not write:
+        return store
+    store.close()
     return ResultStore(path)
 
 
@@ -89,10 +94,10 @@ def run_list(args: argparse.Namespace, argv: list[str]) -> int:
         groups = [g for g in store.verdict_groups(catalog.BENCHMARK, args.task) if protocol in (None, g["protocol"])]
         if not groups:
             what = f" for {args.task}" if args.task else ""
-            under = f" under {preset.name}'s expert protocol {protocol}" if preset else ""
-            console.print(f"no seed verdicts{what}{under} in {store.path}")
+            under = f" under {escape(preset.name)}'s expert protocol {protocol}" if preset else ""
+            console.print(f"no seed verdicts{escape(what)}{under} in {escape(str(store.path))}", soft_wrap=True)
             return 0
-        console.print(f"seed verdicts in {store.path}:", soft_wrap=True)
+        console.print(f"seed verdicts in {escape(str(store.path))}:", soft_wrap=True)
         rule = seeds.SeedRule.of(preset) if preset else None
         for g in groups:
             # One line per group, never wrapped: users grep this and copy protocols from it.
@@ -105,7 +110,7 @@ def run_list(args: argparse.Namespace, argv: list[str]) -> int:
                 shown = ", ".join(str(s) for s in found.seeds[:5]) + (", ..." if len(found.seeds) > 5 else "")
                 line += (f"  episodes of {preset.name}: {len(found.seeds)}/{preset.episodes_per_task} seeds from "
                          f"{rule.start}" + (f" ({shown})" if shown else ""))
-            console.print(line, soft_wrap=True)
+            console.print(escape(line), soft_wrap=True)
     return 0
 
 
@@ -121,7 +126,8 @@ def run_import(args: argparse.Namespace, argv: list[str]) -> int:
     for _, entry in lists:
         infos = sum(1 for s in entry.seeds if s in entry.infos)
         console.print(f"{entry.task}/{entry.setting}: {len(entry.seeds)} seed(s) from {entry.start_seed} "
-                      f"({infos} with the expert's episode info) -> expert protocol {protocol} in {args.store}")
+                      f"({infos} with the expert's episode info) -> expert protocol {protocol} in "
+                      f"{escape(str(args.store))}", soft_wrap=True)
     return 0
 
 
@@ -167,17 +173,18 @@ def run_forget(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     preset = _robotwin_preset(args.preset) if args.preset else None
     protocol = get_benchmark(catalog.BENCHMARK).expert_protocol(preset) if preset else None
-    with _existing_store(args.store) as store:
+    with _existing_store(args.store, write=True) as store:
         if not args.force:
             _refuse_under_stored_runs(store, task=args.task, protocol=protocol)
         forgotten = store.forget_error_verdicts(catalog.BENCHMARK, task=args.task, protocol=protocol)
     if not forgotten:
-        console.print(f"no error verdicts to forget in {args.store}")
+        console.print(f"no error verdicts to forget in {escape(str(args.store))}", soft_wrap=True)
         return 0
     groups: dict[tuple[str, str, str], list[int]] = {}
     for task, setting, proto, verdict in forgotten:
         groups.setdefault((task, setting, proto), []).append(verdict.candidate)
-    console.print(f"forgot {len(forgotten)} error verdict(s) in {args.store}; the next run checks these seeds again:",
+    console.print(f"forgot {len(forgotten)} error verdict(s) in {escape(str(args.store))}; the next run checks "
+                  "these seeds again:",
                   soft_wrap=True)
     for (task, setting, proto), candidates in groups.items():
         console.print(f"  {task}  {setting}  protocol {proto}  seeds {', '.join(map(str, candidates))}", soft_wrap=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
 from harness.report.model import Report
@@ -17,13 +19,31 @@ from harness.report.tables import (
 )
 
 
+def text_md(value) -> str:
+    """Text from the store (names, errors, notes) as markdown shows it: HTML escaped, since markdown
+    renderers pass raw HTML through (a preset named `<img onerror=...>` must stay text), on one line."""
+    return html.escape(str(value), quote=False).replace("\n", " ")
+
+
 def _cell(value) -> str:
     text = value.plain() if isinstance(value, CellText) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text_md(text).replace("|", "\\|")
+
+
+def _fence(body: str) -> str:
+    """A code fence longer than any run of backticks in the body, so the body cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _alt(text) -> str:
+    """Link or image text: HTML escaped, brackets escaped so that the text cannot end the link."""
+    return text_md(text).replace("[", "\\[").replace("]", "\\]")
 
 
 def table_md(table: Table, *, bold_runs: bool = True) -> str:
-    lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+    lines = [f"**{text_md(table.title)}**", "", "| " + " | ".join(_cell(h) for h in table.header) + " |",
+             "|" + "---|" * len(table.header)]
     for row in table.rows:
         cells = [_cell(c) for c in row.cells]
         if bold_runs and row.kind == "run" and cells:
@@ -31,20 +51,20 @@ def table_md(table: Table, *, bold_runs: bool = True) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if table.notes:
         lines.append("")
-        lines.extend(f"- {n}" for n in table.notes)
+        lines.extend(f"- {text_md(n)}" for n in table.notes)
     return "\n".join(lines)
 
 
 def render_markdown(report: Report) -> str:
-    out = [f"# {report.title}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
+    out = [f"# {text_md(report.title)}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
     for run in report.untrained:
-        out += [f"> **Untrained weights.** {untrained_sentence(run)}", ""]
+        out += [f"> **Untrained weights.** {text_md(untrained_sentence(run))}", ""]
     for run in report.oracles:
-        out += [f"> **Oracle.** {oracle_sentence(run)}", ""]
+        out += [f"> **Oracle.** {text_md(oracle_sentence(run))}", ""]
     for run in report.partial:
-        out += [f"> **Partial run.** {partial_sentence(run)}", ""]
+        out += [f"> **Partial run.** {text_md(partial_sentence(run))}", ""]
     for section in report.sections:
-        out += [f"## {section.layout.title}", "", table_md(main_table(section, report.confidence)), ""]
+        out += [f"## {text_md(section.layout.title)}", "", table_md(main_table(section, report.confidence)), ""]
         matched = matched_table(section, report.alpha)
         if matched is not None:
             out += [table_md(matched, bold_runs=False), ""]
@@ -52,28 +72,29 @@ def render_markdown(report: Report) -> str:
             out += ["### Comparison", "", table_md(table, bold_runs=False), ""]
         out += ["### Per task", "", table_md(task_table(section, report.confidence), bold_runs=False), ""]
         for fig in section.figures:
-            out += [f"![{fig.alt}](figures/{fig.name}.png)", ""]
+            out += [f"![{_alt(fig.alt)}](figures/{fig.name}.png)", ""]
     out += ["## Latency", "", table_md(latency_table(report)), ""]
     for fig in report.figures:
-        out += [f"![{fig.alt}](figures/{fig.name}.png)", ""]
+        out += [f"![{_alt(fig.alt)}](figures/{fig.name}.png)", ""]
     if report.videos:
         out += ["## Videos", "", "Frames the policy read, one file per episode.", ""]
         out += [
-            f"- [{v.episode_id}]({video_href(v.link)}) ({'success' if v.success else 'failure'}, {v.steps} steps, "
-            f"run {v.run.run_id})"
+            f"- [{_alt(v.episode_id)}]({video_href(v.link)}) ({'success' if v.success else 'failure'}, {v.steps} "
+            f"steps, run {text_md(v.run.run_id)})"
             for v in report.videos
         ]
         out.append("")
     out += ["## Run manifests", ""]
     for run in report.runs:
+        preset_json = json.dumps(run.manifest.preset, indent=2, sort_keys=True)
         out += [
             table_md(manifest_table(run), bold_runs=False),
             "",
             "<details><summary>Preset content</summary>",
             "",
-            "```json",
-            json.dumps(run.manifest.preset, indent=2, sort_keys=True),
-            "```",
+            _fence(preset_json) + "json",
+            preset_json,
+            _fence(preset_json),
             "",
             "</details>",
             "",
@@ -86,6 +107,7 @@ def render_markdown(report: Report) -> str:
     )
     if sources:
         out += ["## Baseline sources", ""]
-        out += [f"- {title} ({citation}) {url} - file {path}" for _, title, citation, url, path in sources]
+        out += [f"- {text_md(title)} ({text_md(citation)}) {text_md(url)} - file {text_md(path)}"
+                for _, title, citation, url, path in sources]
         out.append("")
     return "\n".join(out)
