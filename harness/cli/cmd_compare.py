@@ -4,14 +4,13 @@ difference's interval and a paired test on shared episodes."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.report.format import PRESET_MISMATCH_MARK, comparison_words, p_text, pairing_text
 from wam_eval import compare
 
@@ -22,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="B against A: differences with intervals and paired tests")
     p.add_argument("run_a", metavar="A", help="the reference run (id or unique prefix)")
     p.add_argument("run_b", metavar="B", help="the run compared against A")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument(
         "--allow-preset-mismatch",

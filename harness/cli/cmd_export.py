@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.report.aggregate import open_store
 from wam_eval._results import resolve_run_ids
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="a run's episodes as parquet or CSV (one row per episode, timings included)")
     p.add_argument("run", metavar="RUN", help="run id (or a unique prefix); 'latest' = the last run updated")
     p.add_argument("--out", type=Path, required=True, help="file to write: .parquet or .csv")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from wam_eval import report as write
 from wam_eval._results import LATEST
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "runs", nargs="+", metavar="RUN", help=f"run id (or a unique prefix); '{LATEST}' = the last run updated"
     )
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--out", type=Path, help="output folder (default reports/<run>/)")
     p.add_argument("--baselines", type=Path, help="read published baselines from this folder only")
     p.add_argument(
