@@ -24,7 +24,8 @@ class PolicyInfo:
     input_transforms / output_transforms: declared, recorded data applied by the harness on the
       worker side (see policies.transforms); the env never guesses what a policy wants.
     preferred_presets: benchmark -> preset name used when the user names none.
-    trained: False for random or untrained weights; reports say so plainly.
+    trained: False for random or untrained weights, which reports say plainly; None for a policy that
+      has no weights at all (the noop and random smoke policies).
     """
 
     name: str
@@ -36,7 +37,7 @@ class PolicyInfo:
     input_transforms: tuple[TransformSpec, ...] = ()
     output_transforms: tuple[TransformSpec, ...] = ()
     preferred_presets: Mapping[str, str] = field(default_factory=dict)
-    trained: bool = True
+    trained: bool | None = True
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

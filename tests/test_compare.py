@@ -194,7 +194,7 @@ def cli_rows(out: str) -> dict[str, str]:
     for line in out.splitlines():
         if line.count("│") <= 3:
             continue
-        cells = [c.strip() for c in line.split("│")[1:-1]]
+        cells = [c.strip() for c in line.split("│")]  # no outer border: the first and last cells are whole
         if cells[0]:
             label = cells[0]
             rows[label] = cells

@@ -74,7 +74,7 @@ def test_tables_tex_holds_the_latency_and_manifest_tables_escaped(tmp_path):
     tables = _tex_tables(tex)
     assert list(tables) == ["libero-main", "libero-tasks", "latency", f"manifest-{run_id}"]
     latency = tables["latency"]
-    assert r"\resizebox{\linewidth}{!}{%" in latency and "Per call p50 (ms)" in latency
+    assert r"\resizebox{\linewidth}{!}{%" in latency and "p50 (ms/call)" in latency
     assert "Fast-WAM$^\\dagger$ & RTX 5090D V2 32GB" in latency
     manifest = tables[f"manifest-{run_id}"]
     # Long values wrap in paragraph columns instead of being scaled down with the table.

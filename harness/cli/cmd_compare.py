@@ -4,15 +4,14 @@ difference's interval and a paired test on shared episodes."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli.cmd_report import resolve_run_ids
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
-from harness.report.aggregate import load_run, open_store
+from harness.cli.stores import add_store_argument, load_runs, store_paths
 from harness.report.compare import check_presets, compare_runs
 from harness.report.format import PRESET_MISMATCH_MARK, comparison_words, p_text, pairing_text
 from harness.report.layout import layout_for
@@ -24,33 +23,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="B against A: differences with intervals and paired tests")
     p.add_argument("run_a", metavar="A", help="the reference run (id or unique prefix)")
     p.add_argument("run_b", metavar="B", help="the run compared against A")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_argument(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument(
         "--allow-preset-mismatch",
         action="store_true",
-        help="compare runs evaluated under different presets (marked in the table)",
+        help="compare runs evaluated under different presets, marked in the table (default: refuse)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    with open_store(args.store) as store:
-        id_a, id_b = resolve_run_ids(store, [args.run_a, args.run_b])
-        a, b = load_run(store, id_a), load_run(store, id_b)
+    a, b = load_runs(store_paths(args), [args.run_a, args.run_b])
     mismatch = check_presets([a, b], allow=args.allow_preset_mismatch)
     layout = layout_for(a.benchmark, a.rows + b.rows)
     comparisons = compare_runs(layout, a, b, alpha=args.alpha)
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
-    table = Table(title=f"B = {b.run_id} vs A = {a.run_id}{mark}", title_justify="left")
-    for col in ("column", "A", "B", f"B - A [{100 * (1 - args.alpha):g}% CI]", "test", "p", "verdict", "episodes"):
-        table.add_column(col)
+    table = Table(title=f"B = {escape(b.name)} vs A = {escape(a.name)} (the reference){mark}", title_justify="left",
+                  box=box.MINIMAL_HEAVY_HEAD)
+    # Cells wrap (at spaces, folding only a word longer than its column) so that the table fits 80
+    # columns in a log; the verdict and the pairing are never cut short.
+    for col, width in (("column", None), ("A % (n)", None), ("B % (n)", None),
+                       (f"B - A [{100 * (1 - args.alpha):g}% CI]", None), ("test", None), ("p", None),
+                       ("verdict", len("significant")), ("episodes", None)):
+        table.add_column(col, overflow="fold", min_width=width)
     for c in comparisons:
         table.add_row(
             c.label,
-            f"{100 * c.a.rate:.1f}% (n={c.a.n})",
-            f"{100 * c.b.rate:.1f}% (n={c.b.n})",
+            f"{100 * c.a.rate:.1f} ({c.a.n})",
+            f"{100 * c.b.rate:.1f} ({c.b.n})",
             comparison_words(c),
             c.test,
             p_text(c.p_value),
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 f"[yellow]partial run[/]: {run_data.run_id} ({len(run_data.planned) - run_data.missing}/"
                 f"{len(run_data.planned)} episodes stored)"
             )
-        if not run_data.trained:
+        if run_data.untrained:
             console.print(f"[bold red]untrained weights[/]: {run_data.run_id}")
     console.print(f"'better'/'worse' only where the test gives p < {args.alpha:g}, 'no significant difference' "
                   "otherwise; the interval is the score interval, and where it disagrees with the test the verdict "

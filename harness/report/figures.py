@@ -41,8 +41,9 @@ def _png(fig: Figure) -> bytes:
 
 
 def short_run_label(run: RunData, width: int = 38) -> str:
-    """The run id, shortened in the middle so that the identity hash at its end stays readable."""
-    rid = run.run_id
+    """The run's label, else its id shortened in the middle so that the identity hash at its end stays
+    readable."""
+    rid = run.name
     if len(rid) <= width:
         return rid
     return rid[: width - 12] + "..." + rid[-9:]
@@ -71,7 +72,7 @@ def suite_bars(
             highs.append(100 * (hi - cell.estimate.rate))
         color = RUN_COLORS[i % len(RUN_COLORS)]
         label = short_run_label(row.run) + (" (partial)" if row.run.partial else "")
-        label += "" if row.run.trained else " (untrained)"
+        label += " (untrained)" if row.run.untrained else ""
         ax.bar(centres, heights, width * 0.92, color=color, alpha=0.85, label=label, zorder=2)
         ax.errorbar(centres, heights, yerr=[lows, highs], fmt="none", ecolor="black", capsize=3, lw=1, zorder=3)
         # A tick at the rate itself, so that a 0% bar is still visible.

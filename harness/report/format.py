@@ -90,9 +90,13 @@ def video_href(link: str) -> str:
 
 
 def run_title(run: RunData) -> str:
+    """The run's row name: its label as given (a paper's method name), else its id, with the policy
+    named when the id does not say it."""
     policy = run.manifest.policy_name
-    extra = "" if run.trained else " (untrained weights)"
-    return f"{run.run_id}{extra}" if policy in run.run_id else f"{run.run_id} [{policy}]{extra}"
+    extra = " (untrained weights)" if run.untrained else ""
+    if run.label or policy in run.run_id:
+        return f"{run.name}{extra}"
+    return f"{run.run_id} [{policy}]{extra}"
 
 
 def untrained_sentence(run: RunData) -> str:

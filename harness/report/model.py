@@ -39,6 +39,8 @@ class BenchmarkSection:
     comparisons: list[tuple[RunData, RunData, list[Comparison]]]
     preset_mismatch: bool
     matched: list[tuple[RunData, Comparison]] = field(default_factory=list)  # e.g. randomized - clean
+    reference: RunData | None = None  # the run the others are compared against (None: runs[0])
+    baseline_how: str = "the first run given"  # why it is the reference, said in the headings
     figures: list[FigurePNG] = field(default_factory=list)
 
     # name -> content hash of wam-eval's built-in presets, which baseline rows name as protocols.
@@ -67,10 +69,13 @@ class BenchmarkSection:
             and r.manifest.preset_hash != self.builtin_hashes[r.manifest.preset_name]
         ]
 
+    @property
+    def baseline(self) -> RunData:
+        return self.reference or self.runs[0]
+
     def preset_differs(self, run: RunData) -> bool:
-        """Whether the run's preset differs from the section's first run's, which every comparison
-        takes as A."""
-        return run.manifest.preset_hash != self.runs[0].manifest.preset_hash
+        """Whether the run's preset differs from the reference run's, which every comparison takes as A."""
+        return run.manifest.preset_hash != self.baseline.manifest.preset_hash
 
 
 def builtin_preset_hashes() -> dict[str, str]:
@@ -92,7 +97,7 @@ class Report:
 
     @property
     def untrained(self) -> list[RunData]:
-        return [r for r in self.runs if not r.trained]
+        return [r for r in self.runs if r.untrained]
 
     @property
     def partial(self) -> list[RunData]:
@@ -129,13 +134,19 @@ def build_report(
     confidence: float = 0.95,
     alpha: float = 0.05,
     figures: bool = True,
+    baseline: str | None = None,
+    baseline_chosen: bool = False,
 ) -> Report:
+    """`baseline`: the run id every other run of its benchmark is compared against (default: the
+    first run given); `baseline_chosen` says whether the user named it, for the heading."""
     mismatch = check_presets(runs, allow=allow_preset_mismatch)
     by_bench: dict[str, list[RunData]] = defaultdict(list)
     for run in runs:
         by_bench[run.benchmark].append(run)
     sections = []
     for benchmark, group in by_bench.items():
+        # Rows keep the order given; every comparison (and the preset check) takes the reference as A.
+        reference = next((r for r in group if r.run_id == baseline), group[0])
         layout = layout_for(benchmark, [r for run in group for r in run.rows])
         order = benchmark_task_order(benchmark)
         section = BenchmarkSection(
@@ -144,8 +155,11 @@ def build_report(
             rows=[run_row(layout, run) for run in group],
             baselines=baselines.for_benchmark(benchmark),
             tasks=[(run, task_rows(layout, run, order)) for run in group],
-            comparisons=[(group[0], other, compare_runs(layout, group[0], other, alpha=alpha)) for other in group[1:]],
+            comparisons=[(reference, other, compare_runs(layout, reference, other, alpha=alpha))
+                         for other in group if other is not reference],
+            reference=reference,
             preset_mismatch=mismatch and len({r.manifest.preset_hash for r in group}) > 1,
+            baseline_how="chosen with --baseline" if baseline_chosen else "the first run given",
             matched=[(run, c) for run in group if (c := matched_seed_delta(layout, run, alpha=alpha)) is not None],
         )
         if figures:
@@ -157,7 +171,7 @@ def build_report(
             section.figures = [dataclasses.replace(f, name=f"{benchmark}-{f.name}") for f in drawn]
         sections.append(section)
     report = Report(
-        title="wam-eval report: " + ", ".join(r.run_id for r in runs),
+        title="wam-eval report: " + ", ".join(r.name for r in runs),
         runs=list(runs),
         sections=sections,
         baselines=baselines,

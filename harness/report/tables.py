@@ -46,6 +46,10 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
+def _trained_text(trained: bool | None) -> str:
+    return "n/a (no weights)" if trained is None else ("yes" if trained else "NO")
+
+
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -109,11 +113,11 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
                 "protocol's version, and LIBERO success rates move with MuJoCo's."
             )
     if section.preset_mismatch:
-        first = section.runs[0]
+        first = section.baseline
         others = ", ".join(sorted({r.preset_label for r in section.runs if section.preset_differs(r)}))
         notes.append(
             f"{PRESET_MISMATCH_MARK} PRESET MISMATCH: the marked runs used another preset ({others}) than the "
-            f"first run {first.run_id} ({first.preset_label}); shown side by side because "
+            f"reference run {first.run_id} ({first.preset_label}); shown side by side because "
             "--allow-preset-mismatch was given."
         )
     for row in section.rows:
@@ -155,7 +159,7 @@ def comparison_tables(section: BenchmarkSection, alpha: float) -> list[Table]:
             for c in comps
         ]
         notes = [
-            f"A = {a.run_id} ({a.preset_label}), B = {b.run_id} ({b.preset_label}).",
+            f"A = {a.name} (run {a.run_id}, {a.preset_label}), B = {b.name} (run {b.run_id}, {b.preset_label}).",
             f"'better'/'worse' only where the test's p < {alpha:g}; per-column tests are not corrected for "
             "multiplicity. The verdict follows the test, not the interval: Newcombe's score intervals are not "
             "the inversion of the exact McNemar or z-test, so near the boundary the two can disagree, and the "
@@ -174,7 +178,11 @@ def comparison_tables(section: BenchmarkSection, alpha: float) -> list[Table]:
             notes.append(f"{PRESET_MISMATCH_MARK} PRESET MISMATCH: {a.preset_label} vs {b.preset_label}.")
         out.append(
             Table(
-                f"{section.layout.benchmark}-compare-{len(out) + 1}", f"{b.run_id} vs {a.run_id}", header, rows, notes
+                f"{section.layout.benchmark}-compare-{len(out) + 1}",
+                f"{b.name} vs {a.name} (baseline {a.name}: {section.baseline_how})",
+                header,
+                rows,
+                notes,
             )
         )
     return out
@@ -197,7 +205,7 @@ def matched_table(section: BenchmarkSection, alpha: float) -> Table | None:
     rows = [
         Row(
             [
-                run.run_id,
+                run.name,
                 f"{100 * c.a.rate:.1f} (n={c.a.n})",
                 f"{100 * c.b.rate:.1f} (n={c.b.n})",
                 comparison_words(c),
@@ -220,7 +228,7 @@ def task_table(section: BenchmarkSection, confidence: float) -> Table:
     runs = section.runs
     settings = sorted({t.setting for _, trows in section.tasks for t in trows})
     header = ["Suite", "Task"] + (["Setting"] if len(settings) > 1 else [])
-    header += [run.run_id for run in runs] if len(runs) > 1 else ["Success", "Errors", "Mean steps", "Steps to success"]
+    header += [run.name for run in runs] if len(runs) > 1 else ["Success", "Errors", "Mean steps", "Steps to success"]
     keys: list[tuple[str, str, str]] = []
     lookup = {}
     for run, trows in section.tasks:
@@ -254,16 +262,17 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def latency_table(report: Report) -> Table:
+    """One unit per column, said in its header: a step, an episode or a policy call."""
     header = [
         "Run / method",
         "Device",
-        "Env step (ms)",
-        "Render (ms)",
-        "Policy (ms)",
-        "Queue (ms)",
+        "Env step (ms/step)",
+        "Render (ms/episode)",
+        "Policy (ms/episode)",
+        "Queue (ms/episode)",
         "Policy calls",
-        "Per call p50 (ms)",
-        "Per call p90 (ms)",
+        "p50 (ms/call)",
+        "p90 (ms/call)",
     ]
     rows = []
     for run in report.runs:
@@ -272,12 +281,12 @@ def latency_table(report: Report) -> Table:
         rows.append(
             Row(
                 [
-                    run.run_id,
+                    run.name,
                     str(run.manifest.spec.get("device", "-")),
-                    f"{sum(r['env_ms'] for r in run.rows) / steps:.1f} / step",
-                    f"{_mean([r['render_ms'] for r in run.rows]):.0f} / episode",
-                    f"{_mean([r['policy_ms'] for r in run.rows]):.0f} / episode",
-                    f"{_mean([r['queue_ms'] for r in run.rows]):.0f} / episode",
+                    f"{sum(r['env_ms'] for r in run.rows) / steps:.1f}",
+                    f"{_mean([r['render_ms'] for r in run.rows]):.0f}",
+                    f"{_mean([r['policy_ms'] for r in run.rows]):.0f}",
+                    f"{_mean([r['queue_ms'] for r in run.rows]):.0f}",
                     str(len(calls)),
                     f"{np.percentile(calls, 50):.1f}" if len(calls) else "-",
                     f"{np.percentile(calls, 90):.1f}" if len(calls) else "-",
@@ -293,7 +302,9 @@ def latency_table(report: Report) -> Table:
             )
         )
     notes = [
-        "Per call = policy + queue time of one inference (transforms included), from the calls each episode stored."
+        "Env step: simulator time per step (warm-up steps included). Render, Policy, Queue: mean per episode. "
+        "p50/p90 per call: policy + queue time of one inference (transforms included), from the calls each "
+        "episode stored."
     ]
     if report.latencies:
         notes.append(
@@ -308,7 +319,7 @@ def manifest_table(run: RunData) -> Table:
         ("Run", m.run_id),
         ("Identity", m.identity),
         ("Benchmark", m.benchmark),
-        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {'yes' if run.trained else 'NO'})"),
+        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {_trained_text(run.trained)})"),
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"

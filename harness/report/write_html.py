@@ -60,7 +60,8 @@ def _cell_html(value) -> str:
     return "".join(parts)
 
 
-def table_html(table: Table) -> str:
+def table_html(table: Table, *, caption: bool = True) -> str:
+    """`caption=False`: the table sits under a heading that says its title already."""
     head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
     body = []
     for row in table.rows:
@@ -71,8 +72,9 @@ def table_html(table: Table) -> str:
         body.append(f'<tr class="{row.kind}">{tds}</tr>')
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
     return (
-        f'<table id="{escape(table.name)}"><caption>{escape(table.title)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<table id="{escape(table.name)}">'
+        + (f"<caption>{escape(table.title)}</caption>" if caption else "")
+        + f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
     )
 
@@ -101,7 +103,7 @@ def render_html(report: Report) -> str:
         if matched is not None:
             out.append(table_html(matched))
         for table in comparison_tables(section, report.alpha):
-            out.append(f"<h3>Comparison: {escape(table.title)}</h3>" + table_html(table))
+            out.append(f"<h3>Comparison: {escape(table.title)}</h3>" + table_html(table, caption=False))
         out.extend(figure_html(f) for f in section.figures)
         out.append("<h3>Per task</h3>" + table_html(task_table(section, report.confidence)))
     out.append("<h2>Latency</h2>" + table_html(latency_table(report)))

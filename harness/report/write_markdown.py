@@ -22,8 +22,10 @@ def _cell(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def table_md(table: Table, *, bold_runs: bool = True) -> str:
-    lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+def table_md(table: Table, *, bold_runs: bool = True, titled: bool = True) -> str:
+    """`titled=False`: the table sits under a heading that says its title already."""
+    lines = [f"**{table.title}**", ""] if titled else []
+    lines += ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
     for row in table.rows:
         cells = [_cell(c) for c in row.cells]
         if bold_runs and row.kind == "run" and cells:
@@ -47,7 +49,7 @@ def render_markdown(report: Report) -> str:
         if matched is not None:
             out += [table_md(matched, bold_runs=False), ""]
         for table in comparison_tables(section, report.alpha):
-            out += ["### Comparison", "", table_md(table, bold_runs=False), ""]
+            out += [f"### Comparison: {table.title}", "", table_md(table, bold_runs=False, titled=False), ""]
         out += ["### Per task", "", table_md(task_table(section, report.confidence), bold_runs=False), ""]
         for fig in section.figures:
             out += [f"![{fig.alt}](figures/{fig.name}.png)", ""]
