@@ -140,10 +140,11 @@ def policy_record(info: PolicyInfo) -> dict:
 
 def check_checkpoint(spec: EvalSpec) -> None:
     """Refuse a checkpoint that cannot be read, here and in one line, before Ray starts or a policy is
-    built (a worker would otherwise fail on it after a cluster start). remote:// policies take
-    --checkpoint as a label and URLs (hf://) are resolved by the policy."""
+    built (a worker would otherwise fail on it after a cluster start). Only for the built-in policies,
+    which read --checkpoint as a file: remote:// takes it as a label, a user's factory as whatever it
+    documents, and URLs (hf://) are resolved by the policy."""
     ckpt = spec.checkpoint
-    if ckpt is None or spec.policy.startswith("remote://") or "://" in ckpt:
+    if ckpt is None or spec.policy not in {e.name for e in BUILTIN} or "://" in ckpt:
         return
     path = Path(ckpt).expanduser()
     if not path.exists():

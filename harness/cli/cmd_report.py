@@ -14,6 +14,7 @@ from harness.report import default_out_dir, write_report
 from harness.report.aggregate import RunData
 from harness.report.baselines import baseline_dirs, load_baselines
 from harness.report.model import build_report
+from harness.report.write_latex import INTERVAL_STYLES, LatexOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", metavar="RUN",
                    help="the run every other run is compared against (default: the first run given)")
     p.add_argument("--out", type=Path, help="output folder (default reports/<run>/)")
+    p.add_argument("--latex-intervals", choices=INTERVAL_STYLES, default="table",
+                   help="tables.tex: intervals in a second table beside the compact one, or as ± half-widths "
+                        "in it (default table)")
+    p.add_argument("--latex-resize", action="store_true",
+                   help="tables.tex: scale wide tables to the line width with \\resizebox (default: off)")
     p.add_argument("--baselines", type=Path,
                    help="read published baselines from this folder only (default: the shipped ones and "
                    "results/baselines)")
@@ -67,15 +73,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if not 0.0 < args.alpha < 1.0:
         raise UsageError(f"--alpha must be between 0 and 1, not {args.alpha}")
     runs = apply_labels(load_runs(store_paths(args), args.runs), args.runs, args.label)
-    baseline = pick_run(runs, args.runs, args.baseline, "--baseline") if args.baseline else runs[0]
+    baseline = pick_run(runs, args.runs, args.baseline, "--baseline").run_id if args.baseline else None
     baselines = load_baselines(baseline_dirs(args.baselines))
     out = args.out or default_out_dir(runs)
     with console.status("drawing figures and writing the report"):
         report = build_report(
             runs, baselines, out_dir=out.resolve(), allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha,
-            baseline=baseline.run_id, baseline_chosen=args.baseline is not None,
+            baseline=baseline,
         )
-        files = write_report(report, out)
+        files = write_report(report, out, latex=LatexOptions(args.latex_intervals, args.latex_resize))
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
     for r in report.partial:

@@ -16,7 +16,7 @@ from typing import Sequence
 from harness.report.aggregate import RunData
 from harness.report.model import Report
 from harness.report.write_html import render_html
-from harness.report.write_latex import render_latex
+from harness.report.write_latex import LatexOptions, render_latex
 from harness.report.write_markdown import render_markdown
 from harness.types import jsonable
 
@@ -36,7 +36,7 @@ def default_out_dir(runs: Sequence[RunData], root: Path = Path("reports")) -> Pa
     return root / re.sub(r"[^A-Za-z0-9_.+-]+", "-", name)[:180]
 
 
-def write_report(report: Report, folder: Path) -> ReportFiles:
+def write_report(report: Report, folder: Path, *, latex: LatexOptions = LatexOptions()) -> ReportFiles:
     folder.mkdir(parents=True, exist_ok=True)
     fig_dir = folder / "figures"
     fig_dir.mkdir(exist_ok=True)
@@ -47,10 +47,10 @@ def write_report(report: Report, folder: Path) -> ReportFiles:
         figures.append(path)
     markdown = folder / "report.md"
     markdown.write_text(render_markdown(report))
-    latex = folder / "tables.tex"
-    latex.write_text(render_latex(report))
+    latex_path = folder / "tables.tex"
+    latex_path.write_text(render_latex(report, latex))
     html = folder / "report.html"
     html.write_text(render_html(report))
     manifest = folder / "manifest.json"
     manifest.write_text(json.dumps([jsonable(r.manifest) for r in report.runs], indent=2, sort_keys=True))
-    return ReportFiles(folder, markdown, latex, html, manifest, tuple(figures))
+    return ReportFiles(folder, markdown, latex_path, html, manifest, tuple(figures))

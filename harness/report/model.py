@@ -135,10 +135,9 @@ def build_report(
     alpha: float = 0.05,
     figures: bool = True,
     baseline: str | None = None,
-    baseline_chosen: bool = False,
 ) -> Report:
-    """`baseline`: the run id every other run of its benchmark is compared against (default: the
-    first run given); `baseline_chosen` says whether the user named it, for the heading."""
+    """`baseline`: the run id every other run of its benchmark is compared against (None: the first
+    run given); the comparison headings say which of the two it was."""
     mismatch = check_presets(runs, allow=allow_preset_mismatch)
     by_bench: dict[str, list[RunData]] = defaultdict(list)
     for run in runs:
@@ -159,7 +158,7 @@ def build_report(
                          for other in group if other is not reference],
             reference=reference,
             preset_mismatch=mismatch and len({r.manifest.preset_hash for r in group}) > 1,
-            baseline_how="chosen with --baseline" if baseline_chosen else "the first run given",
+            baseline_how="the first run given" if baseline is None else "chosen with --baseline",
             matched=[(run, c) for run in group if (c := matched_seed_delta(layout, run, alpha=alpha)) is not None],
         )
         if figures:

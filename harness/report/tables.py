@@ -130,6 +130,39 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
     )
 
 
+def compact_tables(section: BenchmarkSection, confidence: float) -> tuple[Table, Table]:
+    """The paper-style table (rates only: the paper's rows as printed, then ours, named by their
+    labels) and its companion holding each rate's interval and n in the same layout."""
+    layout = section.layout
+    header = ["Method"] + [c.label for c in layout.columns] + ["Average"]
+    rates, intervals = [], []
+    for base in section.baselines:
+        cells = [baseline_cell(base, c.key, confidence) for c in layout.columns] + [
+            baseline_cell(base, None, confidence)
+        ]
+        name = base.label + (OTHER_PROTOCOL_MARK if section.protocol_differs(base) else "")
+        rates.append(Row([name, *(CellText(c.rate) for c in cells)], "baseline"))
+        intervals.append(Row([name, *(CellText("", c.interval, c.n) if c.interval else EMPTY for c in cells)],
+                             "baseline"))
+    for row in section.rows:
+        name = run_title(row.run) + (" (partial)" if row.run.partial else "")
+        cells = [run_cell(row.cells.get(c.key), confidence) for c in layout.columns]
+        cells.append(run_cell(row.average, confidence) if not row.average.empty else EMPTY)
+        rates.append(Row([name, *(CellText(c.rate) for c in cells)], "run"))
+        intervals.append(Row([name, *(CellText("", c.interval, c.n) if c.interval else EMPTY for c in cells)], "run"))
+    pct_ci = int(round(confidence * 100))
+    notes = [f"Success rate (%); best per column in bold. {OTHER_PROTOCOL_MARK}: another protocol than our runs'."
+             if any(section.protocol_differs(b) for b in section.baselines) else
+             "Success rate (%); best per column in bold."]
+    name = layout.benchmark
+    return (
+        Table(f"{name}-compact", f"{layout.title}: success rate (%)", header, rates, notes),
+        Table(f"{name}-intervals", f"{layout.title}: {pct_ci}% Wilson intervals and episodes per cell", header,
+              intervals, ["Paper rows: intervals from the paper's trial count (500 per LIBERO suite, 100 per "
+                          "RoboTwin task); ours: from the episodes stored."]),
+    )
+
+
 def comparison_tables(section: BenchmarkSection, alpha: float) -> list[Table]:
     out = []
     for a, b, comps in section.comparisons:
