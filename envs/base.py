@@ -45,6 +45,14 @@ class SuiteInfo:
     display_name: str  # as the paper's table labels it (Spatial, Object, Goal, Long)
     tasks: tuple[TaskInfo, ...]
     in_paper: bool = True  # libero_90 is listed but not part of Table 2
+    # A suite that perturbs another (LIBERO-PRO's libero_goal_lan perturbs libero_goal): which one,
+    # and how (a short key such as "lan"). None / "" for an original suite.
+    varies: str | None = None
+    variation: str = ""
+    fixed_episodes: bool = True  # every task ships its fixed initial states
+    # Tasks that cannot run on this install, by name, with why (missing files); planning refuses them.
+    problems: Mapping[str, str] = field(default_factory=dict)
+    unavailable: str = ""  # one line summing up `problems` ("" when every task can run)
 
 
 @runtime_checkable
@@ -59,6 +67,10 @@ class Env(Protocol):
     def step(self, action: np.ndarray, *, render: bool) -> StepOutcome: ...
 
     def close(self) -> None: ...
+
+    # Optional: `check_drift() -> DriftCheck`, called once after warm-up, before the first policy
+    # call: how far the env's state is from the benchmark's reference state for this episode (LIBERO
+    # compares with its golden states). Envs without a reference leave it out.
 
 
 @runtime_checkable

@@ -17,6 +17,11 @@ BENCHMARKS: dict[str, str] = {
 def get_benchmark(name: str) -> Benchmark:
     """A registered benchmark by name, or `module:Class` (a benchmark defined outside wam-eval; Ray
     workers import it the same way, so the module must be importable there too)."""
+    return benchmark_class(name)()
+
+
+def benchmark_class(name: str) -> type:
+    """The adapter class behind a benchmark name (its module imported, nothing built)."""
     target = BENCHMARKS.get(name)
     if target is None:
         if ":" not in name:
@@ -24,12 +29,11 @@ def get_benchmark(name: str) -> Benchmark:
         target = name
     module_name, _, attr = target.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         if target is not name:
             raise  # a registered adapter that does not import is a bug, not a user's typo
         raise UsageError(f"benchmark {name!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    return cls()
 
 
 def find_suite(benchmark: Benchmark, suite: str) -> SuiteInfo:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,17 +20,20 @@ from rich.markup import escape
 from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
+from envs.versions import package_versions
 from harness.errors import UsageError
 from harness.executors import Executor, InProcessExecutor
+from harness.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
+from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.preparation import run_preparation
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
-from harness.worker import WorkerJob, cameras_for
+from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
-from policies.registry import BUILTIN, policy_entries
+from policies.fastwam.release import fetch_name_for
+from policies.registry import BUILTIN, policy_entries, precheck_policy
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
 
@@ -134,8 +137,22 @@ def policy_seed(spec: EvalSpec, preset: Preset) -> int:
     return spec.seed if spec.seed is not None else preset.env_seed
 
 
-def policy_record(info: PolicyInfo) -> dict:
-    return jsonable(info)
+def policy_record(info: PolicyInfo, hub_checkpoint: CachedFile | None = None) -> dict:
+    record = jsonable(info)
+    if hub_checkpoint is not None:
+        # hf://REPO/FILE: which hub file, snapshot and bytes the run used.
+        record["checkpoint_hub"] = jsonable(hub_checkpoint)
+    return record
+
+
+def resolve_checkpoint(checkpoint: str | None) -> tuple[str | None, CachedFile | None]:
+    """A `hf://REPO/FILE` checkpoint as its copy in the local Hugging Face cache (never downloaded:
+    a missing file is one line naming `wam-eval fetch`); any other value as given."""
+    if not is_hub_ref(checkpoint):
+        return checkpoint, None
+    ref = parse_ref(checkpoint)
+    found = cached(ref, fetch_hint=fetch_name_for(ref.repo, ref.path))
+    return found.local_path, found
 
 
 def check_checkpoint(spec: EvalSpec) -> None:
@@ -181,11 +198,13 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                       "policy not loaded); report it with `wam-eval report`", soft_wrap=True)
         return RunOutcome(manifest=done, planned=keys, ran=0)
     benchmark.check_available(preset)
+    checkpoint, hub_checkpoint = resolve_checkpoint(spec.checkpoint)
 
     def context(p: Preset) -> PolicyContext:
-        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=spec.checkpoint,
+        return policy_context(benchmark, p, seed=policy_seed(spec, p), checkpoint=checkpoint,
                               device=spec.device, options=spec.policy_options)
 
+    precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
     factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
     executor = factory(spec.policy, context(preset))
     try:
@@ -203,11 +222,14 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         check_policy(info, benchmark, preset)
         cameras = cameras_for(preset, info)
         suites = {s.name: s for s in benchmark.suites()}
-        tasks = {t.name: t for s in suites.values() for t in s.tasks}
+        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
         versions = benchmark.versions()
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
+        # Every package the preset's [simulator] table names is recorded, so the header's warning and
+        # the report's note cover each of them (the identity keeps the benchmark's own stack).
+        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
         spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec)}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
@@ -219,7 +241,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             preset_hash=preset.hash,
             preset=preset.content(),
             versions=versions,
-            policy=policy_record(info),
+            policy=policy_record(info, hub_checkpoint),
             spec=spec_record,
             host=socket.gethostname(),
         )
@@ -267,7 +289,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                         runnable = []
                         for key in todo:
                             if key.id in prepared.problems:
-                                on_result(_unprepared(key, tasks[key.task], prepared.problems[key.id]))
+                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
                             else:
                                 runnable.append(key)
                         if runnable:
@@ -321,6 +343,8 @@ def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, pres
     and a local checkpoint only while its size and modification time are those stored."""
     if spec.policy not in {e.name for e in BUILTIN} or not Path(options.store).is_file():
         return None
+    if spec.checkpoint and "://" in spec.checkpoint:
+        return None  # a hub file may have a new snapshot behind the same name: only the policy can tell
     wanted = {k: v for k, v in spec.as_dict().items() if k in _SAME_RUN_FIELDS}
     seed = policy_seed(spec, preset)
     fingerprint = checkpoint_fingerprint(spec)
@@ -329,7 +353,7 @@ def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, pres
         for manifest in reversed(store.runs()):
             stored = manifest.spec
             if (manifest.benchmark != benchmark.name or manifest.preset_hash != preset.hash
-                    or manifest.versions != versions
+                    or {k: manifest.versions.get(k) for k in versions} != versions  # the identity's stack
                     or {k: stored.get(k) for k in _SAME_RUN_FIELDS} != wanted
                     or (stored.get("seed") if stored.get("seed") is not None else preset.env_seed) != seed
                     or stored.get("checkpoint_file") != fingerprint):
@@ -356,10 +380,13 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
         policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
     console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
+    oracle = ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+              "harness, not comparable with learned policies") if info.privileged else ""
     if info.trained is None:  # a smoke policy: its "digest" only stands for what changes its actions
-        console.print(f"[bold]policy[/] {escape(info.name)} horizon {info.horizon} (no weights)", soft_wrap=True)
+        console.print(f"[bold]policy[/] {escape(info.name)} horizon {info.horizon} (no weights){oracle}",
+                      soft_wrap=True)
     else:
-        weights = "" if info.trained else "  [yellow]untrained weights[/]"
+        weights = ("" if info.trained else "  [yellow]untrained weights[/]") + oracle
         console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {escape(info.checkpoint_digest)}{weights}",
                       soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness.types import EndReason, EpisodeResult, PrepItem, PrepResult
+from harness.types import DriftVerdict, EndReason, EpisodeResult, PrepItem, PrepResult
 
 
 def episode_line(result: EpisodeResult, *, index: int, total: int, verbose: bool) -> str:
@@ -27,6 +27,9 @@ def episode_line(result: EpisodeResult, *, index: int, total: int, verbose: bool
             + (f", attempt {result.attempts}" if result.attempts > 1 else "")
             + ")"
         )
+    if result.drift_verdict == DriftVerdict.DRIFT.value:
+        # The episode started from another scene than the reference stack's: its outcome is suspect.
+        line += f"  [bold red]drift {result.drift:.3g}[/]"
     if result.error:
         line += f"  [red]{escape(error_headline(result.error))}[/]"
     return line

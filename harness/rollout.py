@@ -16,7 +16,7 @@ import numpy as np
 from envs.base import Env
 from envs.presets import Preset
 from harness.errors import PolicyOutputError
-from harness.types import ActionChunk, EndReason, EpisodeKey, EpisodeResult, EpisodeTimings, Observation
+from harness.types import ActionChunk, DriftCheck, EndReason, EpisodeKey, EpisodeResult, EpisodeTimings, Observation
 from policies.base import Policy, PolicyInfo
 from policies.transforms import TransformSpec, apply_transforms
 
@@ -80,10 +80,10 @@ class RolloutPlan:
 
     @classmethod
     def build(cls, *, preset: Preset, suite: str, task: str, policy: PolicyInfo, action_dim: int,
-              noop_action: np.ndarray, cameras: Sequence[str]) -> "RolloutPlan":
+              noop_action: np.ndarray, cameras: Sequence[str], limits_from: str = "") -> "RolloutPlan":
         warmup = np.asarray(preset.warmup_action if preset.warmup_action is not None else noop_action, dtype=np.float64)
         return cls(
-            max_steps=preset.max_steps_for(suite, task),
+            max_steps=preset.max_steps_for(suite, task, limits_from),
             warmup_steps=preset.warmup_steps,
             warmup_action=warmup,
             replan_steps=preset.replan_steps,
@@ -160,6 +160,7 @@ class _Tally:
     steps: int = 0
     warmup: int = 0  # warm-up steps actually taken (fewer when the env failed during them)
     calls: list[dict[str, float]] = field(default_factory=list)
+    drift: DriftCheck | None = None
 
 
 def run_episode(
@@ -198,6 +199,8 @@ def run_episode(
             timings=tally.timings,
             seed=seed,
             extra=extra,
+            drift=tally.drift.deviation if tally.drift else None,
+            drift_verdict=tally.drift.verdict.value if tally.drift else None,
         )
 
     # -- reset and warm-up: the env's business; a fault here is the env's -----------------------
@@ -216,6 +219,13 @@ def run_episode(
             tally.timings.env_ms += out.env_ms
             tally.timings.render_ms += out.render_ms
             obs = out.observation
+        # The env checks that it starts from the reference scene, before the policy sees anything
+        # (LIBERO: envs/libero/golden.py). Memory reads only, no rendering: booked as physics time.
+        check_drift = getattr(env, "check_drift", None)
+        if check_drift is not None:
+            t0 = time.perf_counter()
+            tally.drift = check_drift()
+            tally.timings.env_ms += (time.perf_counter() - t0) * 1000.0
     except Exception as exc:  # noqa: BLE001 - any simulator fault ends only this episode
         return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source="env")
     try:

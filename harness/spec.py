@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from envs.base import Benchmark
 from envs.presets import Preset
@@ -57,14 +58,27 @@ def plan_tasks(spec: EvalSpec, benchmark: Benchmark, preset: Preset) -> list[Pla
     planned = []
     for suite_name in suites:
         suite = find_suite(benchmark, suite_name)
-        for task in select_tasks(suite, spec.tasks):
-            if episodes > task.episodes:
+        chosen = select_tasks(suite, spec.tasks)
+        refused = [t for t in chosen if t.name in suite.problems]
+        if refused:
+            if len(suite.problems) >= len(suite.tasks):
+                raise UsageError(f"suite {suite.name} cannot run on this install: {suite.unavailable}")
+            runnable = [str(t.index) for t in suite.tasks if t.name not in suite.problems]
+            raise UsageError(
+                f"{suite.name} task {refused[0].index} ({refused[0].name}) cannot run on this install: "
+                f"{suite.problems[refused[0].name]}; its runnable tasks are --tasks {','.join(runnable) or 'none'}"
+            )
+        for task in chosen:
+            # The preset's count is "all the fixed initial states" (LIBERO: 50); a suite shipping fewer
+            # (LIBERO-PRO's _with_milk: 10) runs all of its own unless the user asked for a number.
+            task_episodes = episodes if spec.episodes is not None else min(episodes, task.episodes)
+            if task_episodes > task.episodes:
                 raise UsageError(
                     f"--episodes {episodes} is more than the {task.episodes} episodes {benchmark.name} defines "
                     f"per task ({task.name}); use at most {task.episodes}"
                 )
             for setting in settings:
-                planned.append(PlannedTask(task, setting, tuple(range(episodes))))
+                planned.append(PlannedTask(task, setting, tuple(range(task_episodes))))
     return planned
 
 
@@ -88,7 +102,8 @@ def run_identity(*, policy: PolicyInfo, preset: Preset, versions: Mapping[str, s
 
     Besides the policy's name and checkpoint digest, everything the user can change that changes the
     policy's actions counts: its options, its seed, the transforms it declares (normalisation
-    statistics among them), and the checkpoint path when the policy cannot digest the file itself."""
+    statistics among them), the settings it declares in `extra["run_identity"]`, and the checkpoint path
+    when the policy cannot digest the file itself."""
     body = {
         "policy": policy.name,
         "checkpoint": policy.checkpoint_digest,
@@ -99,6 +114,11 @@ def run_identity(*, policy: PolicyInfo, preset: Preset, versions: Mapping[str, s
         "preset": preset.hash,
         "versions": _identity_versions(versions),
     }
+    declared = policy.extra.get("run_identity")
+    if declared:
+        # Settings the policy resolved itself, defaults included (Fast-WAM's Optional IDM inference
+        # mode). Only present when declared, so every other run keeps its identity.
+        body["declared"] = jsonable(declared)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

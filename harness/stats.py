@@ -151,16 +151,36 @@ class PairedCounts:
         return self.both + self.first_only + self.second_only + self.neither
 
 
-def newcombe_paired_interval(counts: PairedCounts, confidence: float = 0.95) -> tuple[float, float]:
-    """Interval for p1 - p2 on paired outcomes: Newcombe's paired score method (his method 10),
-    Wilson intervals for each margin combined through the phi correlation of the 2x2 table."""
+def continuity_corrected_phi(counts: PairedCounts) -> float:
+    """The phi correlation of a paired 2x2 table as Newcombe's method 10 uses it: with a continuity
+    correction of n/2 taken off a positive ad - bc (never past 0), a negative one kept as it is, and 0
+    when a margin is empty. The plain phi over-states the correlation of small tables, which narrows
+    the interval below its nominal coverage (and to zero width when both runs agree on every episode)."""
     a, b, c, d = counts.both, counts.first_only, counts.second_only, counts.neither
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        return 0.0
+    cross = a * d - b * c
+    if cross > 0:
+        cross = max(cross - counts.n / 2, 0.0)
+    return cross / math.sqrt(margins)
+
+
+def newcombe_paired_interval(counts: PairedCounts, confidence: float = 0.95) -> tuple[float, float]:
+    """Interval for p1 - p2 on paired outcomes: Newcombe's method 10, the Wilson interval of each
+    margin combined through the continuity-corrected phi of the 2x2 table (continuity_corrected_phi).
+
+    Source: R. G. Newcombe, "Improved confidence intervals for the difference between binomial
+    proportions based on paired data", Statistics in Medicine 17 (1998) 2635-2650, method 10 (the
+    limits of his Table III are tests); also Fagerland, Lydersen and Laake, "Statistical Analysis of
+    Contingency Tables" (2017), chapter 8, "Newcombe square-and-add": (-0.1186, -0.0046) for the
+    paired table 59, 6, 16, 80."""
+    a, b, c = counts.both, counts.first_only, counts.second_only
     n = counts.n
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = wilson_interval(a + b, n, confidence)
     l2, u2 = wilson_interval(a + c, n, confidence)
-    margins = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = (a * d - b * c) / math.sqrt(margins) if margins > 0 else 0.0
+    phi = continuity_corrected_phi(counts)
     delta = p1 - p2
     lower = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     upper = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))

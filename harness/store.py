@@ -23,7 +23,13 @@ from typing import Any, Iterable, Iterator, Sequence
 from harness.errors import UsageError
 from harness.types import EndReason, EpisodeKey, EpisodeResult, Verdict
 
-SCHEMA_VERSION = 2  # 2: per-candidate preparation verdicts replace seed lists
+SCHEMA_VERSION = 3  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check
+# Older schemas this wam-eval brings up to date when it opens them (one function per step).
+_MIGRATIONS = {
+    # 2 -> 3: the drift columns, after the others (as a fresh store has them); old rows hold NULL:
+    # no check was made.
+    2: "ALTER TABLE episodes ADD COLUMN drift REAL; ALTER TABLE episodes ADD COLUMN drift_verdict TEXT;",
+}
 
 # A run held by a driver on another machine is taken over once that driver has shown no sign of life
 # for this long (a driver on this machine is checked directly: its process is alive or not). A live
@@ -108,6 +114,8 @@ CREATE TABLE IF NOT EXISTS episodes (
     node TEXT,
     finished_at REAL NOT NULL,
     extra_json TEXT NOT NULL,
+    drift REAL,  -- the env's largest state deviation from the reference after warm-up (LIBERO)
+    drift_verdict TEXT,  -- ok | drift | no reference; NULL: the benchmark makes no check
     PRIMARY KEY (run_id, episode_id)
 );
 -- A run's name for tables and figures (`run --label`); not part of its identity, so renaming a run
@@ -136,7 +144,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 EPISODE_COLUMNS = (
     "benchmark", "suite", "task", "setting", "episode", "success", "steps", "end_reason", "error",
     "instruction", "seed", "policy_calls", "warmup_steps", "env_ms", "render_ms", "policy_ms", "queue_ms",
-    "reset_ms", "total_ms", "attempts", "worker", "node",
+    "reset_ms", "total_ms", "attempts", "worker", "node", "drift", "drift_verdict",
 )
 
 
@@ -204,7 +212,13 @@ class ResultStore:
     def _check_schema(self) -> None:
         has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if has_meta else None
-        if row is not None and int(row["value"]) != SCHEMA_VERSION:
+        version = int(row["value"]) if row is not None else SCHEMA_VERSION
+        while version in _MIGRATIONS:
+            # executescript commits by itself: the columns and the new version land together.
+            self._db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[version]} "
+                                   f"UPDATE meta SET value='{version + 1}' WHERE key='schema_version'; COMMIT;")
+            version += 1
+        if version != SCHEMA_VERSION:
             self._db.close()
             raise UsageError(
                 f"{self.path} has store schema {row['value']}, this wam-eval writes {SCHEMA_VERSION}; "
@@ -391,9 +405,11 @@ class ResultStore:
         """Store one result in its own transaction. Returns False when the key already holds a
         non-error result (the new one is dropped: an episode is stored once)."""
         row = result.as_row()
+        columns = ("run_id", "episode_id", *EPISODE_COLUMNS, "finished_at", "extra_json")
         values = [run_id, result.key.id] + [row[c] for c in EPISODE_COLUMNS] + [time.time(), json.dumps(result.extra, default=str)]
         values[EPISODE_COLUMNS.index("success") + 2] = int(bool(result.success))
         placeholders = ",".join("?" * len(values))
+        into = ", ".join(columns)
         with self._tx() as db:
             existing = db.execute(
                 "SELECT end_reason FROM episodes WHERE run_id=? AND episode_id=?", (run_id, result.key.id)
@@ -402,7 +418,7 @@ class ResultStore:
                 if existing["end_reason"] != EndReason.ERROR.value:
                     return False
                 db.execute("DELETE FROM episodes WHERE run_id=? AND episode_id=?", (run_id, result.key.id))
-            db.execute(f"INSERT INTO episodes VALUES ({placeholders})", values)
+            db.execute(f"INSERT INTO episodes ({into}) VALUES ({placeholders})", values)
             now = time.time()
             db.execute("UPDATE runs SET updated_at=? WHERE run_id=?", (now, run_id))
         return True

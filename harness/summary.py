@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from harness.stats import wilson_interval
-from harness.types import EpisodeKey
+from harness.types import DriftVerdict, EpisodeKey
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,8 @@ class SuiteRate:
     n: int
     planned: int
     errors: int
+    drifted: int = 0  # episodes whose simulator state drifted from the reference after warm-up
+    checked: int = 0  # episodes with a reference to check against (0: the benchmark makes no check)
 
     @property
     def rate(self) -> float:
@@ -45,6 +47,9 @@ def suite_rates(planned: Sequence[EpisodeKey], rows: Iterable[dict]) -> list[Sui
                 n=len(stored),
                 planned=len(keys),
                 errors=sum(1 for r in stored if r["end_reason"] == "error"),
+                drifted=sum(1 for r in stored if r.get("drift_verdict") == DriftVerdict.DRIFT.value),
+                checked=sum(1 for r in stored if r.get("drift_verdict") in (DriftVerdict.OK.value,
+                                                                             DriftVerdict.DRIFT.value)),
             )
         )
     return out

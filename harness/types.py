@@ -81,6 +81,23 @@ class EndReason(str, enum.Enum):
     ERROR = "error"
 
 
+class DriftVerdict(str, enum.Enum):
+    """Whether an episode started from the reference simulator state (LIBERO's golden states)."""
+
+    OK = "ok"
+    DRIFT = "drift"
+    NO_REFERENCE = "no reference"  # nothing recorded for this task, init state or warm-up length
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """The env's own check after warm-up, before the first policy call: the largest deviation of its
+    state from the reference state (None when there is no reference) and the verdict."""
+
+    deviation: float | None
+    verdict: DriftVerdict
+
+
 @dataclass
 class EpisodeTimings:
     """Wall-clock milliseconds summed over one episode, split by where the time went."""
@@ -113,6 +130,10 @@ class EpisodeResult:
     worker: str = ""
     node: str = ""
     attempts: int = 1
+    # The env's check of its own state after warm-up (LIBERO: against the golden states); None for
+    # benchmarks that make none. `drift_verdict` is a DriftVerdict value.
+    drift: float | None = None
+    drift_verdict: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         row: dict[str, Any] = self.key.as_dict()
@@ -129,6 +150,8 @@ class EpisodeResult:
             worker=self.worker,
             node=self.node,
             attempts=self.attempts,
+            drift=self.drift,
+            drift_verdict=self.drift_verdict,
         )
         row.update(self.timings.as_dict())
         return row
@@ -145,6 +168,14 @@ class TaskInfo:
     instruction: str
     episodes: int  # how many distinct episodes the benchmark defines for it
     settings: tuple[str, ...] = ("default",)
+    # The suite whose step limit applies where a preset names none for this task's own suite (a
+    # perturbed suite runs as long as the suite it perturbs); "" for none.
+    limits_from: str = ""
+
+    @property
+    def key(self) -> str:
+        """Unique across suites (a perturbed suite's tasks keep their base task's names)."""
+        return f"{self.suite}/{self.name}"
 
 
 @dataclass(frozen=True)

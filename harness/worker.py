@@ -5,8 +5,9 @@ env for the current task, run episodes on it through the shared rollout loop, re
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from envs.base import Env
 from envs.presets import Preset
@@ -24,13 +25,28 @@ class WorkerJob:
 
     benchmark: str
     preset: Preset
-    tasks: Mapping[str, TaskInfo]  # by task name
+    # By TaskInfo.key ("suite/task"; a perturbed suite's tasks keep their base task's names), and
+    # by bare task name for the first suite listing it (what code written before perturbed suites reads).
+    tasks: Mapping[str, TaskInfo]
     cameras: tuple[str, ...]  # what the env renders: the policy's cameras within the preset's
     # Episode videos (--record); the sink is built where the episode runs, from this.
     record: RecordSpec | None = None
     # What the benchmark's preparation decided per episode id (RoboTwin: the validated seed), handed
     # to the env's reset. Empty for benchmarks that prepare nothing, and while preparation runs.
     episode_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+    def task_for(self, key: EpisodeKey) -> TaskInfo | None:
+        return self.tasks.get(f"{key.suite}/{key.task}") or self.tasks.get(key.task)
+
+
+def job_tasks(tasks: Iterable[TaskInfo]) -> dict[str, TaskInfo]:
+    """WorkerJob.tasks for these tasks: by suite-qualified key, and by bare name for the first suite."""
+    out: dict[str, TaskInfo] = {}
+    for task in tasks:
+        out[task.key] = task
+        out.setdefault(task.name, task)
+    return out
 
 
 def cameras_for(preset: Preset, policy: PolicyInfo) -> tuple[str, ...]:
@@ -57,11 +73,11 @@ class EpisodeRunner:
         self._frame_sink_factory = video_sink_factory(job.record)
 
     def _env_for(self, task: TaskInfo) -> Env:
-        if self._env is not None and self._env_task == task.name:
+        if self._env is not None and self._env_task == task.key:
             return self._env
         self.close_env()
         self._env = self._benchmark.make_env(task, self.job.preset, cameras=self.job.cameras)
-        self._env_task = task.name
+        self._env_task = task.key
         return self._env
 
     def close_env(self) -> None:
@@ -81,10 +97,13 @@ class EpisodeRunner:
             action_dim=self._benchmark.action_dim_for(self.job.preset),
             noop_action=self._benchmark.noop_action_for(self.job.preset),
             cameras=self.job.cameras,
+            limits_from=task.limits_from,
         )
 
     def run(self, key: EpisodeKey) -> EpisodeResult:
-        task = self.job.tasks[key.task]
+        task = self.job.task_for(key)
+        if task is None:
+            raise KeyError(f"this run's job lists no task {key.suite}/{key.task}")
         try:
             env = self._env_for(task)
         except Exception as exc:  # noqa: BLE001 - a task whose env cannot be built is an error row

@@ -26,6 +26,12 @@ class PolicyInfo:
     preferred_presets: benchmark -> preset name used when the user names none.
     trained: False for random or untrained weights, which reports say plainly; None for a policy that
       has no weights at all (the noop and random smoke policies).
+    privileged: True for an oracle that acts on the simulator's privileged state (object poses, the
+      scripted expert's plan) instead of what a learned policy sees: its success rate measures the
+      harness and the benchmark, and runs and reports mark it ORACLE, never beside learned policies
+      as a peer.
+    extra: anything else worth recording; extra["run_identity"] (a JSON-able mapping), when present, holds
+      settings the policy resolved itself that change its actions, and is hashed into the run identity.
     """
 
     name: str
@@ -38,6 +44,7 @@ class PolicyInfo:
     output_transforms: tuple[TransformSpec, ...] = ()
     preferred_presets: Mapping[str, str] = field(default_factory=dict)
     trained: bool | None = True
+    privileged: bool = False
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -37,6 +37,11 @@ def _horizon(ctx: PolicyContext, name: str) -> int:
     return horizon
 
 
+def precheck(name: str, ctx: PolicyContext) -> None:
+    """The registry's check before Ray starts: the same refusals the policy makes when built."""
+    _horizon(ctx, name)
+
+
 class NoopPolicy:
     """Always the benchmark's no-op action: the floor any real policy must beat."""
 

@@ -28,22 +28,28 @@ class PolicyEntry:
     summary: str
     # benchmark -> preset used when the user names none (the protocol the policy was published under)
     preferred_presets: Mapping[str, str] = field(default_factory=dict)
+    # "module:callable(name, ctx)" raising UsageError for a request that cannot run; called by the
+    # driver before anything slow starts (Ray, model code). Must import nothing heavy.
+    precheck: str | None = None
 
 
 # The protocol each Fast-WAM variant was published under (the authors' own evaluation scripts).
 _FASTWAM_PRESETS = {"libero": "fastwam-libero", "robotwin": "fastwam-robotwin"}
+_FASTWAM_PRECHECK = "policies.fastwam.request:precheck"
 
 BUILTIN: tuple[PolicyEntry, ...] = (
-    PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step"),
-    PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode"),
+    PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step",
+                precheck="policies.baselines:precheck"),
+    PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode",
+                precheck="policies.baselines:precheck"),
     PolicyEntry("fastwam", "policies.fastwam.policy:make_fastwam",
-                "Fast-WAM: current frame encoded once, 10 action-only denoising steps", _FASTWAM_PRESETS),
+                "Fast-WAM: current frame encoded once, 10 action-only denoising steps", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-novideo", "policies.fastwam.policy:make_fastwam_novideo",
-                "Fast-WAM trained without video co-training (same inference path)", _FASTWAM_PRESETS),
+                "Fast-WAM trained without video co-training (same inference path)", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-joint", "policies.fastwam.policy:make_fastwam_joint",
-                "Fast-WAM-Joint: future video and actions denoised together", _FASTWAM_PRESETS),
+                "Fast-WAM-Joint: future video and actions denoised together", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-idm", "policies.fastwam.policy:make_fastwam_idm",
-                "Fast-WAM-IDM: future video first, then actions conditioned on it", _FASTWAM_PRESETS),
+                "Fast-WAM-IDM: future video first, then actions conditioned on it", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
 )
 
 
@@ -78,6 +84,13 @@ def resolve_policy_factory(ref: str) -> Callable[[PolicyContext], Policy]:
     if ":" in ref:
         return _load_target(ref)
     raise UsageError(f"unknown policy {ref!r}; known: {', '.join(sorted(entries))}, remote://HOST:PORT or module:factory")
+
+
+def precheck_policy(ref: str, ctx: PolicyContext) -> None:
+    """Refuse a request the policy's entry can judge without building it (see PolicyEntry.precheck)."""
+    entry = policy_entries().get(ref)
+    if entry is not None and entry.precheck:
+        _load_target(entry.precheck)(ref, ctx)
 
 
 def make_policy(ref: str, ctx: PolicyContext) -> Policy:

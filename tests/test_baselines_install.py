@@ -68,5 +68,6 @@ def test_wheel_install_ships_the_baselines(tmp_path):
     assert {"Fast-WAM", "OpenVLA", "Motus from WAN2.2", "lab-policy"} <= set(found["methods"])
     assert found["files"] == [
         str(prefix / "share/wam-eval/baselines/fastwam-paper.toml"),
+        str(prefix / "share/wam-eval/baselines/fastwam-readme.toml"),
         str(user / "results/baselines/lab.toml"),
     ]

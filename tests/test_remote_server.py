@@ -318,9 +318,10 @@ def test_fastwam_served_answers_as_in_process(observation):
     from policies.transforms import apply_transforms
 
     preset = resolve_preset("fastwam-libero")
-    fw_ctx = PolicyContext(**LIBERO_CTX, action_horizon=preset.action_horizon)
+    fw_ctx = PolicyContext(**LIBERO_CTX, action_horizon=preset.action_horizon, options={"size": "tiny"})
     local = make_policy("fastwam", fw_ctx)
-    with ServedPolicy("--policy", "fastwam", "--preset", "fastwam-libero", timeout=300) as server:
+    with ServedPolicy("--policy", "fastwam", "--policy-option", "size=tiny", "--preset", "fastwam-libero",
+                      timeout=300) as server:
         remote = make_policy(server.address, fw_ctx)
         try:
             assert dataclasses.replace(remote.info(), extra={}) == dataclasses.replace(local.info(), extra={})

@@ -188,7 +188,14 @@ def test_shipped_baselines_hold_the_papers_tables_with_protocols():
     base = load_baselines(baseline_dirs())
     libero = {r.method: r for r in base.for_benchmark("libero")}
     robotwin = {r.method: r for r in base.for_benchmark("robotwin")}
-    assert len(libero) == 9 and len(robotwin) == 10 and len(base.latencies) == 4
+    assert len(libero) == 11 and len(robotwin) == 10 and len(base.latencies) == 4
+    # The official README's Optional IDM figures: their own source, marked as README figures.
+    readme = {m: r for m, r in libero.items() if r.source.id == "fastwam-readme"}
+    assert {m: (r.average, r.success["libero_10"]) for m, r in readme.items()} == {
+        "Fast-WAM Optional IDM, idm mode (README)": (98.55, 97.0),
+        "Fast-WAM Optional IDM, first_frame mode (README)": (97.75, 95.8),
+    }
+    assert all(r.table.startswith("README") and "not the paper's" in r.note for r in readme.values())
     assert libero["Fast-WAM"].success == {
         "libero_spatial": 98.2,
         "libero_object": 100.0,
@@ -197,6 +204,7 @@ def test_shipped_baselines_hold_the_papers_tables_with_protocols():
     }
     assert robotwin["Fast-WAM"].success == {"clean": 91.88, "randomized": 91.78}
     for name in ("Fast-WAM", "Fast-WAM-Joint", "Fast-WAM-IDM", "Fast-WAM w.o. video co-train"):
+        assert libero[name].source.id == "fastwam-paper"
         assert libero[name].protocol == "fastwam-libero"
         assert robotwin[name].protocol == "fastwam-robotwin"
     for row in base.results:
@@ -306,7 +314,8 @@ def _paper_rows(benchmark: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("benchmark", ["libero", "robotwin"])
 def test_every_cell_of_the_shipped_baselines_matches_the_paper(benchmark):
-    shipped = [r for r in load_baselines([shipped_baseline_dir()]).for_benchmark(benchmark)]
+    shipped = [r for r in load_baselines([shipped_baseline_dir()]).for_benchmark(benchmark)
+               if r.source.id == "fastwam-paper"]  # the README's figures are their own source
     paper = _paper_rows(benchmark)
     # Same rows in the paper's order: the report prints them in file order.
     assert [r.method for r in shipped] == [p["method"] for p in paper]

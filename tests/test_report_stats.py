@@ -1,5 +1,6 @@
 """The statistics behind every report cell and comparison, against numbers worked out by hand or
-published with the methods (Newcombe 1998, Statistics in Medicine 17: 857-872 and 873-890)."""
+published with the methods (Newcombe 1998, Statistics in Medicine 17: 857-872, 873-890 and
+2635-2650; Fagerland, Lydersen & Laake 2017)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from harness.stats import (
     PairedCounts,
     RateEstimate,
+    continuity_corrected_phi,
     mcnemar_exact,
     mcnemar_exact_weighted,
     mover_interval,
@@ -135,9 +137,52 @@ def test_newcombe_independent_interval(k1, n1, k2, n2, lo, hi):
     assert newcombe_interval(k1, n1, k2, n2) == pytest.approx((lo, hi), abs=5e-5)
 
 
-def test_newcombe_paired_interval_published_example():
-    # Newcombe (1998c) paired example: 36 both, 12 first only, 2 second only, 0 neither -> 0.0569, 0.3404.
-    assert newcombe_paired_interval(PairedCounts(36, 12, 2, 0)) == pytest.approx((0.0569, 0.3404), abs=5e-5)
+# Newcombe (1998c), Table III, method 10: (both, first only, second only, neither) -> limits for
+# p_first - p_second, published to 4 decimals. The tables in which both runs agree on every episode
+# (third block) keep a width: the plain phi would make 27, 0, 0, 27 a zero-width interval.
+NEWCOMBE_PAIRED_TABLE_III = [
+    (36, 12, 2, 0, 0.0569, 0.3404),
+    (20, 12, 2, 16, 0.0562, 0.3292),
+    (18, 12, 2, 18, 0.0562, 0.3290),
+    (36, 14, 0, 0, 0.1528, 0.4167),
+    (35, 14, 0, 1, 0.1461, 0.4175),
+    (18, 14, 0, 18, 0.1441, 0.3963),
+    (2, 97, 1, 0, 0.8721, 0.9854),
+    (1, 97, 1, 1, 0.8736, 0.9850),
+    (0, 29, 1, 0, 0.6666, 0.9882),
+    (2, 98, 0, 0, 0.9178, 0.9945),
+    (1, 98, 0, 1, 0.9171, 0.9916),
+    (0, 30, 0, 0, 0.8395, 1.0),
+    (54, 0, 0, 0, -0.0664, 0.0664),
+    (53, 0, 0, 1, -0.0729, 0.0729),
+    (30, 0, 0, 24, -0.0358, 0.0358),
+    (29, 0, 0, 25, -0.0354, 0.0354),
+    (28, 0, 0, 26, -0.0352, 0.0352),
+    (27, 0, 0, 27, -0.0351, 0.0351),
+]
+
+
+@pytest.mark.parametrize("a,b,c,d,lo,hi", NEWCOMBE_PAIRED_TABLE_III)
+def test_newcombe_paired_interval_published_table(a, b, c, d, lo, hi):
+    # Within one unit of the last published place: every limit is within rounding (5e-5) of the
+    # table but the lower one of 1, 97, 1, 1 (0.87367 against 0.8736), which the table may have cut.
+    assert newcombe_paired_interval(PairedCounts(a, b, c, d)) == pytest.approx((lo, hi), abs=1e-4)
+
+
+def test_newcombe_paired_interval_fagerland_example():
+    # Fagerland, Lydersen & Laake (2017), ch. 8 (Cavo et al. 2012): Newcombe square-and-add -0.1186 to -0.0046.
+    # The plain phi gave (-0.11735, -0.00592).
+    assert newcombe_paired_interval(PairedCounts(59, 6, 16, 80)) == pytest.approx((-0.1186, -0.0046), abs=5e-5)
+
+
+def test_continuity_corrected_phi_by_hand():
+    # ad - bc = 27*27 = 729 > 0 -> 729 - 54/2 = 702 over sqrt(27^4) = 729.
+    assert continuity_corrected_phi(PairedCounts(27, 0, 0, 27)) == pytest.approx(702 / 729)
+    # A negative ad - bc is kept as it is: (1*1 - 5*5) / sqrt(6*6*6*6).
+    assert continuity_corrected_phi(PairedCounts(1, 5, 5, 1)) == pytest.approx(-24 / 36)
+    # A correction larger than ad - bc stops at 0: 2*2 - 1*1 = 3, n/2 = 3 -> 0.
+    assert continuity_corrected_phi(PairedCounts(2, 1, 1, 2)) == 0.0
+    assert continuity_corrected_phi(PairedCounts(5, 5, 0, 0)) == 0.0  # an empty margin
 
 
 def test_newcombe_paired_interval_by_hand_without_correlation():

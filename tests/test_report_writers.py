@@ -149,7 +149,8 @@ def test_a_run_on_another_simulator_than_the_protocols_is_noted(tmp_path):
     fastwam = resolve_preset("fastwam-libero")
     assert fastwam.simulator == {"mujoco": "3.3.2"}
     other = write_run(store, make_manifest(fastwam), keys, lambda k: result(k, True))  # VERSIONS: mujoco 3.x
-    plain = write_run(store, make_manifest(libero_preset(), checkpoint="b"), keys, lambda k: result(k, True))
+    no_stack = renamed(libero_preset(), "openpi-libero-no-stack", simulator={})
+    plain = write_run(store, make_manifest(no_stack, checkpoint="b"), keys, lambda k: result(k, True))
     baselines = load_baselines(baseline_dirs())
     with open_store(store) as s:
         other_run, plain_run = load_run(s, other), load_run(s, plain)

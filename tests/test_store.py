@@ -132,7 +132,7 @@ def test_a_store_of_another_schema_version_is_refused_untouched(store_path):
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     db.commit()
     db.close()
-    with pytest.raises(UsageError, match="has store schema 1, this wam-eval writes 2; use a new --store path"):
+    with pytest.raises(UsageError, match="has store schema 1, this wam-eval writes 3; use a new --store path"):
         ResultStore(store_path)
     db = sqlite3.connect(store_path)
     assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["meta"], "nothing created"

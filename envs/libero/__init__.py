@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from envs.base import Env, SuiteInfo
 from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
 from envs.presets import Preset
+from envs.libero.preset_rules import ACTION_DIM, RULES
 from envs.versions import package_versions
-from harness.errors import MissingDependencyError
+from harness.errors import MissingDependencyError, UsageError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict
 
 if TYPE_CHECKING:
     from harness.store import ResultStore
 
 
-ACTION_DIM = 7  # delta eef pose (6) + gripper (-1 open, +1 closed)
-
+# Where the policy's instruction comes from (preset params.instruction): the task as wam-eval lists it
+# (the language of its file name, as openpi and Fast-WAM prompt; a perturbed suite's own words where it
+# rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
+INSTRUCTION_SOURCES = ("task", "bddl")
 
 class LiberoBenchmark:
     name = BENCHMARK
     default_preset = "openpi-libero"
+    preset_rules = RULES
 
     def __init__(self) -> None:
         self._suites: tuple[SuiteInfo, ...] | None = None
@@ -42,6 +47,10 @@ class LiberoBenchmark:
         return np.array([0.0] * 6 + [-1.0])
 
     def check_available(self, preset: Preset) -> None:
+        source = preset.params.get("instruction", "task")
+        if source not in INSTRUCTION_SOURCES:
+            raise UsageError(f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
+                             f"not {source!r}")
         quiet_robosuite_import_warnings()
         try:
             import libero.libero  # noqa: F401

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from envs.base import ResetOutcome, StepOutcome
 from envs.headless import select_mujoco_gl
 from envs.libero.catalog import libero_suite
+from envs.libero.golden import GoldenStates, shipped_golden_states
 from envs.presets import Preset
-from harness.types import EpisodeKey, Observation, TaskInfo
+from harness.types import DriftCheck, DriftVerdict, EpisodeKey, Observation, TaskInfo
 
 
 def libero_state(raw: dict) -> np.ndarray:
@@ -31,8 +33,11 @@ class LiberoEnv:
     the harness asks for frames and otherwise returns a blank. The schedule is untouched, so the
     frames the policy reads are bit-identical to those of an env that renders every step."""
 
-    def __init__(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str]):
+    def __init__(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str],
+                 golden: GoldenStates | None = None):
         select_mujoco_gl()
+        # The reference states the drift check compares with: the shipped file unless told otherwise.
+        self._golden = golden if golden is not None else shipped_golden_states()
         from libero.libero import get_libero_path
         from libero.libero.envs.env_wrapper import ControlEnv
 
@@ -57,6 +62,10 @@ class LiberoEnv:
             # The harness ends episodes itself (success or the preset's limit), never robosuite.
             ignore_done=True,
         )
+        # Which words the policy reads: the task's listed instruction (openpi's and Fast-WAM's file-name
+        # language, or a perturbed suite's own), or the BDDL file's (LIBERO-PRO's runner prompts with it).
+        source = preset.params.get("instruction", "task")
+        self._instruction = " ".join(str(self._env.language_instruction).split()) if source == "bddl" else task.instruction
         self._render_ms = 0.0
         self._rendering = False
         self._blank = np.zeros((preset.render.height, preset.render.width, 3), dtype=np.uint8)
@@ -74,6 +83,7 @@ class LiberoEnv:
 
         robosuite_env._create_camera_sensors = create_gated_camera_sensors
         self._episode_id = ""
+        self._init_state = -1
         self._step = 0
 
     # -- rendering -----------------------------------------------------------------------------
@@ -106,7 +116,7 @@ class LiberoEnv:
         return Observation(
             images=images,
             state=libero_state(raw),
-            instruction=self.task.instruction,
+            instruction=self._instruction,
             episode_id=self._episode_id,
             step=self._step,
             extras=extras,
@@ -131,6 +141,7 @@ class LiberoEnv:
         finally:
             self._rendering = False
         self._episode_id = key.id
+        self._init_state = key.episode
         self._step = 0
         total = (time.perf_counter() - t0) * 1000.0
         return ResetOutcome(
@@ -158,6 +169,20 @@ class LiberoEnv:
             env_ms=total - self._render_ms,
             render_ms=self._render_ms,
         )
+
+    def check_drift(self) -> DriftCheck:
+        """This episode's qpos against the golden state of its task and init state after as many
+        no-op steps as it has taken (the preset's warm-up); called before the policy's first call."""
+        if self._golden is None:
+            return DriftCheck(None, DriftVerdict.NO_REFERENCE)
+        qpos, _ = self.physics_state()
+        return self._golden.check(self.task.suite, self.task.name, self._init_state, self._step, qpos)
+
+    def physics_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of MuJoCo's qpos and qvel now: what the golden states record and the drift check
+        compares (envs/libero/golden.py). Reads memory only; renders nothing."""
+        data = self._env.env.sim.data
+        return np.array(data.qpos, dtype=np.float64), np.array(data.qvel, dtype=np.float64)
 
     def close(self) -> None:
         env, self._env = getattr(self, "_env", None), None

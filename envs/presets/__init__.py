@@ -15,14 +15,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from envs.presets.schema import PresetRules, validate_preset
 from harness.errors import UsageError
 from harness.types import jsonable
 
 
-# How an episode is judged. The rollout loop implements one rule: success as soon as the benchmark's
-# check holds after any step (LIBERO, RoboTwin and every protocol here use it). A preset naming
-# another rule is refused rather than silently judged by this one.
-SUCCESS_RULES = ("any_step",)
+# How an episode is judged (schema.SUCCESS_RULES): the rollout loop implements one rule, success as soon as
+# the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A
+# preset naming another rule is refused by the schema rather than silently judged by this one.
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,10 @@ class Preset:
         return [(pkg, want, str(versions.get(pkg, "not installed")))
                 for pkg, want in self.simulator.items() if str(versions.get(pkg)) != want]
 
-    def max_steps_for(self, suite: str, task: str) -> int:
-        for name in (task, suite):
+    def max_steps_for(self, suite: str, task: str, limits_from: str = "") -> int:
+        """The task's entry, else its suite's, else (a perturbed suite) the suite it perturbs, else
+        the default."""
+        for name in (task, suite, limits_from):
             if name in self.max_steps:
                 return int(self.max_steps[name])
         if self.max_steps_default is None:
@@ -97,71 +99,54 @@ class Preset:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>") -> Preset:
-    known = {f.name for f in fields(Preset)}
-    unknown = set(data) - known
-    if unknown:
-        raise UsageError(f"preset {origin}: unknown field(s) {', '.join(sorted(unknown))}")
+def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>", benchmark_rules: bool = True) -> Preset:
+    """A preset from its flattened content, checked by the schema (envs/presets/schema.py) and, with
+    benchmark_rules, by its benchmark's rules. A stored preset is read back without them: it was
+    checked when its run started, and a report must not need the benchmark's adapter."""
+    model = validate_preset(data, origin, _rules_for(data.get("benchmark"), origin) if benchmark_rules else None)
+    render = model.render
+    return Preset(
+        name=model.name,
+        version=model.version,
+        benchmark=model.benchmark,
+        description=model.description,
+        source=model.source,
+        official=model.official,
+        max_steps=dict(model.max_steps),
+        max_steps_default=model.max_steps_default,
+        warmup_steps=model.warmup_steps,
+        warmup_action=tuple(model.warmup_action) if model.warmup_action is not None else None,
+        replan_steps=model.replan_steps,
+        action_horizon=model.action_horizon,
+        render=RenderSpec(
+            cameras=tuple(render.cameras),
+            height=render.height,
+            width=render.width,
+            rotate_180=render.rotate_180,
+            options=dict(data["render"].get("options", {})),  # as written: the hash covers the file's values
+        ),
+        episodes_per_task=model.episodes_per_task,
+        env_seed=model.env_seed,
+        settings=tuple(model.settings),
+        success=model.success,
+        suites=tuple(model.suites),
+        image_layout=model.image_layout.model_dump(),
+        params=dict(data.get("params", {})),
+        simulator=dict(model.simulator),
+    )
+
+
+def _rules_for(benchmark: Any, origin: str) -> PresetRules | None:
+    """The benchmark's own preset rules (camera names, settings, action size, params), if it declares any."""
+    from envs.registry import benchmark_class
+
+    if not isinstance(benchmark, str) or not benchmark:
+        return None  # the schema names the field
     try:
-        render = data["render"]
-        cameras = render["cameras"]
-        if not isinstance(cameras, list) or not all(isinstance(c, str) for c in cameras):
-            raise UsageError(f"preset {origin}: render.cameras must be a list of camera names, not {cameras!r}")
-        success = str(data.get("success", "any_step"))
-        if success not in SUCCESS_RULES:
-            raise UsageError(f"preset {origin}: success rule {success!r} is not one of: {', '.join(SUCCESS_RULES)}")
-        return Preset(
-            name=str(data["name"]),
-            version=int(data["version"]),
-            benchmark=str(data["benchmark"]),
-            description=str(data.get("description", "")),
-            source=str(data.get("source", "")),
-            official=bool(data.get("official", False)),
-            max_steps={str(k): int(v) for k, v in dict(data.get("max_steps", {})).items()},
-            max_steps_default=data.get("max_steps_default"),
-            warmup_steps=int(data.get("warmup_steps", 0)),
-            warmup_action=tuple(float(x) for x in data["warmup_action"]) if data.get("warmup_action") is not None else None,
-            replan_steps=int(data["replan_steps"]) if data.get("replan_steps") is not None else None,
-            action_horizon=int(data["action_horizon"]) if data.get("action_horizon") is not None else None,
-            render=RenderSpec(
-                cameras=tuple(cameras),
-                height=int(render["height"]),
-                width=int(render["width"]),
-                rotate_180=bool(render.get("rotate_180", False)),
-                options=dict(render.get("options", {})),
-            ),
-            episodes_per_task=int(data["episodes_per_task"]),
-            env_seed=int(data.get("env_seed", 0)),
-            settings=tuple(data.get("settings", ("default",))),
-            success=success,
-            suites=tuple(str(x) for x in data.get("suites", ())),
-            image_layout=_image_layout(data.get("image_layout", {"kind": "per_camera"}), origin),
-            params=dict(data.get("params", {})),
-            simulator={str(k): str(v) for k, v in dict(data.get("simulator", {})).items()},
-        )
-    except KeyError as exc:
-        raise UsageError(f"preset {origin}: missing field {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"preset {origin}: {exc}") from None
-
-
-def _image_layout(layout: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    layout = dict(layout)
-    kind = layout.get("kind")
-    if kind == "per_camera":
-        return {"kind": kind}
-    if kind != "composed":
-        raise UsageError(f"preset {origin}: image_layout.kind must be per_camera or composed, not {kind!r}")
-    height, width = int(layout["height"]), int(layout["width"])
-    tiles = [
-        {"camera": str(t["camera"]), "top": int(t["top"]), "left": int(t["left"]), "height": int(t["height"]),
-         "width": int(t["width"])}
-        for t in layout["tiles"]
-    ]
-    for t in tiles:
-        if t["top"] + t["height"] > height or t["left"] + t["width"] > width:
-            raise UsageError(f"preset {origin}: image_layout tile {t['camera']} falls outside {height}x{width}")
-    return {"kind": kind, "key": str(layout.get("key", "image")), "height": height, "width": width, "tiles": tiles}
+        cls = benchmark_class(benchmark)
+    except UsageError as exc:
+        raise UsageError(f"preset {origin}: benchmark: {exc}") from None
+    return getattr(cls, "preset_rules", None)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,6 +172,9 @@ def _resolve_extends(data: Mapping[str, Any], raw: Mapping[str, Mapping[str, Any
     body = {k: v for k, v in data.items() if k != "extends"}
     if parent is None:
         return body
+    if not isinstance(parent, str) or not parent:
+        raise UsageError(f"preset {origin}: extends = {parent!r}: must be the name of a built-in preset; known: "
+                         f"{', '.join(sorted(raw))}")
     if parent in seen:
         raise UsageError(f"preset {origin}: 'extends' loops through {' -> '.join((*seen, parent))}")
     if parent not in raw:

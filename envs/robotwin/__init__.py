@@ -15,6 +15,7 @@ import yaml
 from envs.base import Env, SuiteInfo
 from envs.presets import Preset
 from envs.robotwin import backend, catalog, seeds, standin
+from envs.robotwin.preset_rules import RULES
 from envs.robotwin.catalog import BENCHMARK
 from envs.versions import package_versions
 from harness.errors import MissingDependencyError
@@ -31,6 +32,7 @@ OFFICIAL_HOME = np.array(([0.0] * 6 + [1.0]) * 2)
 class RoboTwinBenchmark:
     name = BENCHMARK
     default_preset = "robotwin2-official"
+    preset_rules = RULES
 
     def __init__(self) -> None:
         self._suites = catalog.build_suites()

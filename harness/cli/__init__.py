@@ -20,10 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli import (
         cmd_compare,
         cmd_export,
+        cmd_fetch,
         cmd_latency,
         cmd_list,
         cmd_presets,
         cmd_report,
+        cmd_reproduce,
         cmd_run,
         cmd_runs,
         cmd_seeds,
@@ -36,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wam-eval {wam_eval_version()}",
                         help="print wam-eval's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (cmd_list, cmd_run, cmd_runs, cmd_presets, cmd_report, cmd_compare, cmd_export, cmd_latency,
-                   cmd_serve,
+    for module in (cmd_list, cmd_fetch, cmd_run, cmd_runs, cmd_reproduce, cmd_presets, cmd_report, cmd_compare,
+                   cmd_export, cmd_latency, cmd_serve,
                    cmd_seeds, cmd_setup):
         module.register(sub)
     return parser

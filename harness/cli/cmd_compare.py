@@ -44,22 +44,24 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                   box=box.MINIMAL_HEAVY_HEAD)
     # Cells wrap (at spaces, folding only a word longer than its column) so that the table fits 80
     # columns in a log; the verdict and the pairing are never cut short.
-    for col, width in (("column", None), ("A % (n)", None), ("B % (n)", None),
-                       (f"B - A [{100 * (1 - args.alpha):g}% CI]", None), ("test", None), ("p", None),
-                       ("verdict", len("significant")), ("episodes", None)):
-        table.add_column(col, overflow="fold", min_width=width)
+    # The numbers take what they need, the verdict the rest; which episodes each row compares is
+    # said under the table, one line per row, so that the table fits 80 columns in a log.
+    for col, ratio in (("column", None), ("A % (n)", None), ("B % (n)", None),
+                       (f"B - A [{100 * (1 - args.alpha):g}% CI]", None), ("test, p", None), ("verdict", 1)):
+        table.add_column(col, overflow="fold", ratio=ratio)
     for c in comparisons:
         table.add_row(
             c.label,
             f"{100 * c.a.rate:.1f} ({c.a.n})",
             f"{100 * c.b.rate:.1f} ({c.b.n})",
             comparison_words(c),
-            c.test,
-            p_text(c.p_value),
+            f"{c.test}, p = {p_text(c.p_value)}",
             Text(c.verdict, style=VERDICT_STYLE.get(c.decision, "")),
-            pairing_text(c),
         )
     console.print(table)
+    console.print("episodes compared:")
+    for c in comparisons:
+        console.print(f"  {c.label}: {escape(pairing_text(c))}")
     console.print(f"A: preset {a.preset_label}   B: preset {b.preset_label}")
     if mismatch:
         console.print(
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             )
         if run_data.untrained:
             console.print(f"[bold red]untrained weights[/]: {run_data.run_id}")
+        if run_data.privileged:
+            console.print(f"[bold magenta]ORACLE[/] (privileged simulator state): {run_data.run_id}")
     console.print(f"'better'/'worse' only where the test gives p < {args.alpha:g}, 'no significant difference' "
                   "otherwise; the interval is the score interval, and where it disagrees with the test the verdict "
                   "says so.")

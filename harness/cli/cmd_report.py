@@ -84,6 +84,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         files = write_report(report, out, latex=LatexOptions(args.latex_intervals, args.latex_resize))
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
+    for r in report.oracles:
+        console.print(f"[bold magenta]ORACLE[/] (privileged simulator state, not comparable with learned policies): "
+                      f"{r.run_id}")
     for r in report.partial:
         console.print(f"[yellow]partial run[/]: {r.run_id} ({len(r.planned) - r.missing}/{len(r.planned)} episodes)")
     console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, figures/)", soft_wrap=True)

@@ -27,15 +27,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", help="task indices or names per suite: '0,1', '0-4', a name; default: all")
     p.add_argument("--setting", type=csv_list, default=(), help="clean,randomized (RoboTwin); default: the preset's")
     p.add_argument("--episodes", type=int, help="episodes per task and setting; default: the preset's (LIBERO 50)")
+    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
+    add_policy_arguments(p)
+    add_execution_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    """The policy flags `run` shares with `reproduce`."""
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., remote://HOST:PORT or module:factory")
-    p.add_argument("--checkpoint", help="policy checkpoint path (or hf://REPO/FILE; a label for remote://); "
-                   "default: none (Fast-WAM then needs size=)")
+    p.add_argument("--checkpoint", help="policy checkpoint path, or hf://ORG/REPO/FILE from the local Hugging Face "
+                   "cache (`wam-eval fetch`; runs never download); a label for remote://; default: none (Fast-WAM "
+                   "then needs size=)")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
     p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1 (default cpu)")
-    p.add_argument("--preset", help="protocol preset name or .toml path; default: the policy's, else the benchmark's")
     p.add_argument("--seed", type=int, help="the policy's seed (part of the run identity); default: the preset's "
                    "env_seed. The simulator's seed always comes from the preset")
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Store, recording, engine and output flags `run` shares with `reproduce`."""
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
     p.add_argument("--label", type=run_label, help="the run's name in report tables and figures, stored with it "
                    "(not part of its identity: a later --label renames it); default: none, the run id is shown")
@@ -64,7 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="timings on every episode line; actor output shown (default: off)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-episode lines or progress bar (default: off)")
-    p.set_defaults(func=run)
 
 
 def run_label(value: str) -> str:
@@ -127,20 +138,28 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
 def print_summary(console: Console, outcome, store_path: Path) -> None:
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
-    table = Table(title=f"run {outcome.run_id}", title_justify="left")
-    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "stored"):
+    oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
+    table = Table(title=f"run {outcome.run_id}{oracle}", title_justify="left")
+    for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "drift", "stored"):
         table.add_column(col)
     for r in rates:
         stored = f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial")
         if r.n == 0:  # nothing stored yet (an interrupted first invocation): no rate to speak of
-            table.add_row(r.suite, r.setting, "none stored", "-", "-", "-", stored)
+            table.add_row(r.suite, r.setting, "none stored", "-", "-", "-", "-", stored)
             continue
         lo, hi = r.interval
+        # drift: episodes whose scene differed from the reference after warm-up, of those checked
+        drift = f"[bold red]{r.drifted}/{r.checked}[/]" if r.drifted else (f"0/{r.checked}" if r.checked else "-")
         table.add_row(
             r.suite, r.setting, f"{r.successes}/{r.n}", f"{100 * r.rate:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}",
-            str(r.errors), stored,
+            str(r.errors), drift, stored,
         )
     console.print(table)
+    drifted = sum(r.drifted for r in rates)
+    if drifted:
+        console.print(f"[bold red]{drifted} episode(s) started from a simulator state that drifted from the reference "
+                      "stack's: their success rates are not comparable with the paper's; `wam-eval doctor` checks "
+                      "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
         console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")

@@ -482,7 +482,7 @@ class RayExecutor:
     @staticmethod
     def _error_row(job: WorkerJob, attempt: _Attempt, slot: _Slot, message: str, *, worker: str | None = None
                    ) -> EpisodeResult:
-        task = job.tasks.get(attempt.key.task)
+        task = job.task_for(attempt.key)
         return EpisodeResult(
             key=attempt.key,
             success=False,

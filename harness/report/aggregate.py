@@ -16,7 +16,7 @@ from harness.errors import UsageError
 from harness.report.layout import TableLayout
 from harness.stats import RateEstimate
 from harness.store import ResultStore, RunManifest
-from harness.types import EpisodeKey
+from harness.types import DriftVerdict, EpisodeKey
 
 
 @dataclass
@@ -52,6 +52,11 @@ class RunData:
     @property
     def untrained(self) -> bool:
         return self.trained is False
+
+    @property
+    def privileged(self) -> bool:
+        """An oracle's run (PolicyInfo.privileged): not comparable with learned policies."""
+        return bool(self.manifest.policy.get("privileged", False))
 
     @property
     def stored_ids(self) -> set[str]:
@@ -106,6 +111,7 @@ class Cell:
     errors: int = 0
     tasks: int = 0
     note: str = ""  # e.g. "over 1 of 4 suites"
+    drifted: int = 0  # episodes that started from a drifted simulator state (marked in the report)
 
     @property
     def n(self) -> int:
@@ -139,6 +145,21 @@ class TaskRow:
     cell: Cell
     mean_steps: float  # over all stored episodes of the task
     mean_steps_success: float | None
+
+
+def drifted_count(rows: Sequence[Mapping]) -> int:
+    """Episodes whose env found its state off the reference after warm-up (rows of older stores
+    carry no verdict)."""
+    return sum(1 for r in rows if r.get("drift_verdict") == DriftVerdict.DRIFT.value)
+
+
+def drifted_tasks(run: RunData) -> list[tuple[str, str, int, float]]:
+    """(suite, task, drifted episodes, largest deviation) for every task with a drifted episode."""
+    by_task: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in run.rows:
+        if r.get("drift_verdict") == DriftVerdict.DRIFT.value:
+            by_task[(r["suite"], r["task"])].append(float(r["drift"]) if r.get("drift") is not None else float("nan"))
+    return [(suite, task, len(devs), max(devs)) for (suite, task), devs in sorted(by_task.items())]
 
 
 def _planned_keys(run: RunData) -> list[dict[str, Any]]:
@@ -182,6 +203,7 @@ def run_row(layout: TableLayout, run: RunData) -> RunRow:
             planned=planned_by_col.get(column.key, 0),
             errors=sum(1 for r in rows if r["end_reason"] == "error"),
             tasks=len({(r["suite"], r["task"]) for r in rows}),
+            drifted=drifted_count(rows),
         )
     filled = [c for c in cells.values() if not c.empty]
     note = ""
@@ -193,6 +215,7 @@ def run_row(layout: TableLayout, run: RunData) -> RunRow:
         errors=sum(c.errors for c in cells.values()),
         tasks=sum(c.tasks for c in cells.values()),
         note=note,
+        drifted=sum(c.drifted for c in cells.values()),
     )
     return RunRow(run=run, cells=cells, average=average, outside=outside)
 
@@ -223,6 +246,7 @@ def task_rows(layout: TableLayout, run: RunData, order: Mapping[tuple[str, str],
                     planned=planned.get((suite, task, setting), 0),
                     errors=sum(1 for r in rows if r["end_reason"] == "error"),
                     tasks=1,
+                    drifted=drifted_count(rows),
                 ),
                 mean_steps=sum(r["steps"] for r in rows) / len(rows) if rows else 0.0,
                 mean_steps_success=sum(steps_ok) / len(steps_ok) if steps_ok else None,

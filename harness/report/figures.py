@@ -95,6 +95,7 @@ def suite_bars(
         color = RUN_COLORS[i % len(RUN_COLORS)]
         label = short_run_label(row.run) + (" (partial)" if row.run.partial else "")
         label += " (untrained)" if row.run.untrained else ""
+        label += " (ORACLE)" if row.run.privileged else ""
         ax.errorbar(centres, rates, yerr=[lows, highs], fmt="o", ms=8, color=color, mec="black", mew=0.8,
                     ecolor=color, elinewidth=1.6, capsize=4, zorder=5, label=label, clip_on=False)
     for j in range(1, len(labels)):

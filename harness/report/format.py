@@ -14,6 +14,7 @@ from harness.stats import RateEstimate
 INFERRED_MARK = "*"
 OTHER_PROTOCOL_MARK = "†"
 PRESET_MISMATCH_MARK = "‡"
+DRIFT_MARK = "§"  # a cell holding episodes that started from a drifted simulator state
 
 
 def pct(rate: float) -> str:
@@ -64,6 +65,8 @@ def run_cell(cell: Cell | None, confidence: float) -> CellText:
         flags.append(f"partial {cell.n}/{cell.planned}")
     if cell.note:
         flags.append(cell.note)
+    if cell.drifted:
+        flags.append(f"{DRIFT_MARK} drift {cell.drifted}/{cell.n}")
     return CellText(rate, interval, f"n={cell.n}", "; ".join(flags))
 
 
@@ -94,9 +97,18 @@ def run_title(run: RunData) -> str:
     named when the id does not say it."""
     policy = run.manifest.policy_name
     extra = " (untrained weights)" if run.untrained else ""
+    extra += " (ORACLE)" if run.privileged else ""
     if run.label or policy in run.run_id:
         return f"{run.name}{extra}"
     return f"{run.run_id} [{policy}]{extra}"
+
+
+def oracle_sentence(run: RunData) -> str:
+    return (
+        f"Run {run.run_id} is an ORACLE: policy {run.manifest.policy_name} acts on privileged simulator state "
+        "(object poses or the scripted expert's plan), not on what a learned policy sees. Its success rates measure "
+        "the harness and the benchmark; they are not comparable with learned policies."
+    )
 
 
 def untrained_sentence(run: RunData) -> str:

@@ -42,6 +42,10 @@ class BenchmarkSection:
     reference: RunData | None = None  # the run the others are compared against (None: runs[0])
     baseline_how: str = "the first run given"  # why it is the reference, said in the headings
     figures: list[FigurePNG] = field(default_factory=list)
+    # Reproduction verdicts (`wam-eval reproduce`): run id -> column key (or "average") -> verdict,
+    # shown beside that run's cells, with `verdict_note` saying what they were judged against.
+    verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
+    verdict_note: str = ""
 
     # name -> content hash of wam-eval's built-in presets, which baseline rows name as protocols.
     builtin_hashes: Mapping[str, str] = field(default_factory=lambda: builtin_preset_hashes())
@@ -98,6 +102,10 @@ class Report:
     @property
     def untrained(self) -> list[RunData]:
         return [r for r in self.runs if r.untrained]
+
+    @property
+    def oracles(self) -> list[RunData]:
+        return [r for r in self.runs if r.privileged]
 
     @property
     def partial(self) -> list[RunData]:

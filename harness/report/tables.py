@@ -9,10 +9,12 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
-from harness.report.aggregate import RunData
+from harness.errors import UsageError
+from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
 from harness.report.format import (
+    DRIFT_MARK,
     EMPTY,
     INFERRED_MARK,
     OTHER_PROTOCOL_MARK,
@@ -56,14 +58,27 @@ def _yes_no(value: bool | None) -> str:
 
 def main_table(section: BenchmarkSection, confidence: float) -> Table:
     layout = section.layout
+    judged = bool(section.verdicts)  # a Verdict column beside each of our cells
+
+    def with_verdicts(cells: list[Cellish], verdicts: dict[str, str] | None) -> list[Cellish]:
+        if not judged:
+            return cells
+        keys = [c.key for c in layout.columns] + ["average"]
+        out = cells[:2]
+        for i, key in enumerate(keys):
+            out += [cells[2 + i], (verdicts or {}).get(key, "-") if verdicts is not None else ""]
+        return out + cells[2 + len(keys):]
+
     header = ["Method", "Emb. pretraining"] + [c.label for c in layout.columns] + ["Average", "Protocol"]
+    if judged:
+        header = with_verdicts(header, {k: "Verdict" for k in [c.key for c in layout.columns] + ["average"]})
     rows = []
     for base in section.baselines:
         mark = OTHER_PROTOCOL_MARK if section.protocol_differs(base) else ""
         cells: list[Cellish] = [base.label + mark, _yes_no(base.embodied_pretraining)]
         cells += [baseline_cell(base, c.key, confidence) for c in layout.columns]
         cells += [baseline_cell(base, None, confidence), base.protocol]
-        rows.append(Row(cells, "baseline"))
+        rows.append(Row(with_verdicts(cells, None), "baseline"))
     for row in section.rows:
         mark = PRESET_MISMATCH_MARK if section.preset_mismatch and section.preset_differs(row.run) else ""
         cells = [run_title(row.run) + (" (partial)" if row.run.partial else "") + mark, "-"]
@@ -72,7 +87,7 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             run_cell(row.average, confidence) if not row.average.empty else EMPTY,
             f"{row.run.manifest.preset_name} #{row.run.manifest.preset_hash}",
         ]
-        rows.append(Row(cells, "run"))
+        rows.append(Row(with_verdicts(cells, section.verdicts.get(row.run.run_id, {})), "run"))
     pct_ci = int(round(confidence * 100))
     if layout.mean_over_tasks:
         how = (
@@ -89,6 +104,8 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
         "Paper rows: the number as printed; their interval uses the paper's trial count (Average: the mean of the "
         "printed columns' estimates).",
     ]
+    if judged and section.verdict_note:
+        notes.append(section.verdict_note)
     if any(b.name_inferred for b in section.baselines):
         notes.append(f"{INFERRED_MARK} method name lost in the source text and inferred from its figures.")
     if any(section.protocol_differs(b) for b in section.baselines):
@@ -104,13 +121,26 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             f"(#{run.manifest.preset_hash}): rows measured under the built-in one are marked {OTHER_PROTOCOL_MARK}."
         )
     for run in section.runs:
-        stored = preset_from_mapping(run.manifest.preset, origin=run.run_id)
+        try:
+            stored = preset_from_mapping(run.manifest.preset, origin=run.run_id, benchmark_rules=False)
+        except UsageError:
+            continue  # stored under an older schema: the report still shows its rows, without this note
         differs = [f"{pkg} {have} (the protocol's {want})"
                    for pkg, want, have in stored.simulator_differences(run.manifest.versions)]
         if differs:
             notes.append(
                 f"{run.run_id}: simulated with {', '.join(differs)}; {run.manifest.preset_name}'s authors ran the "
                 "protocol's version, and LIBERO success rates move with MuJoCo's."
+            )
+        drifted = drifted_tasks(run)
+        if drifted:
+            tasks = "; ".join(f"{suite} {task} ({n} episode(s), up to {dev:.3g})" for suite, task, n, dev in drifted)
+            stack = ", ".join(f"{k} {v}" for k, v in run.manifest.versions.items() if k != "python")
+            notes.append(
+                f"{DRIFT_MARK} {run.run_id}: DRIFT: episodes of these tasks started from another simulator state "
+                f"than the reference stack's golden states (largest qpos deviation after warm-up): {tasks}. "
+                f"Simulated on {stack}. Their success rates are not comparable with the paper's; `wam-eval doctor` "
+                "names what drifts on a stack."
             )
     if section.preset_mismatch:
         first = section.baseline
@@ -352,7 +382,8 @@ def manifest_table(run: RunData) -> Table:
         ("Run", m.run_id),
         ("Identity", m.identity),
         ("Benchmark", m.benchmark),
-        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {_trained_text(run.trained)})"),
+        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {_trained_text(run.trained)}"
+                   + ("; ORACLE: privileged simulator state" if run.privileged else "") + ")"),
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"

@@ -8,7 +8,7 @@ import json
 from html import escape
 
 from harness.report.figures import FigurePNG
-from harness.report.format import CellText, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
 from harness.report.model import Report
 from harness.report.tables import (
     Table,
@@ -94,6 +94,8 @@ def render_html(report: Report) -> str:
     ]
     for run in report.untrained:
         out.append(f'<div class="banner untrained">{escape(untrained_sentence(run))}</div>')
+    for run in report.oracles:
+        out.append(f'<div class="banner untrained">{escape(oracle_sentence(run))}</div>')
     for run in report.partial:
         out.append(f'<div class="banner partial">{escape(partial_sentence(run))}</div>')
     for section in report.sections:

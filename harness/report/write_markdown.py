@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.report.format import CellText, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
 from harness.report.model import Report
 from harness.report.tables import (
     Table,
@@ -41,6 +41,8 @@ def render_markdown(report: Report) -> str:
     out = [f"# {report.title}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
     for run in report.untrained:
         out += [f"> **Untrained weights.** {untrained_sentence(run)}", ""]
+    for run in report.oracles:
+        out += [f"> **Oracle.** {oracle_sentence(run)}", ""]
     for run in report.partial:
         out += [f"> **Partial run.** {partial_sentence(run)}", ""]
     for section in report.sections:

@@ -10,6 +10,9 @@ are accepted: the official code's model directory (DIFFSYNTH_MODEL_BASE_PATH, de
 or
     DIR/Wan2.2_VAE.safetensors   DIR/models_t5_umt5-xxl-enc-bf16.safetensors   DIR/google/umt5-xxl/tokenizer.json
 
+`assets=hf` reads them from the Hugging Face cache instead, where `wam-eval fetch` puts them (their
+hub repos: policies/fastwam/release.py); a missing one is one line naming `wam-eval fetch fastwam-assets`.
+
 The component widths are read from the tensors, so small stand-ins (tests) load the same way.
 """
 
@@ -23,7 +26,10 @@ from typing import Mapping
 import torch
 
 from harness.errors import MissingDependencyError
+from harness.hub_cache import CachedFile, cache_dir, cached
 from policies.fastwam.config import TextEncoderConfig, VAEConfig
+from policies.fastwam.release import ASSETS_NAME
+from policies.fastwam.request import hub_asset_refs
 from policies.fastwam.text import UMT5Encoder, UMT5Tokenizer
 from policies.fastwam.vae import Wan22VAEDecoder, Wan22VAEEncoder
 from policies.fastwam.weights import WeightsMismatchError, materialize, read_tensor_file
@@ -37,12 +43,28 @@ TOKENIZER_DIRS = ("google/umt5-xxl", "Wan-AI/Wan2.1-T2V-1.3B/google/umt5-xxl", "
 VAE_DECODER_PREFIXES = ("decoder.", "conv2.")
 
 
+HUB_ASSETS = "hf"  # the `assets` option value that reads the Hugging Face cache
+
+
 @dataclass(frozen=True)
 class AssetPaths:
     root: Path
     vae: Path
     text_encoder: Path
     tokenizer_dir: Path
+    hub: tuple[CachedFile, ...] = ()  # where each came from, when read from the hub cache
+
+    @property
+    def source(self) -> str:
+        if not self.hub:
+            return str(self.root)
+        return "hf cache: " + ", ".join(f"{f.repo}/{f.path}@{f.revision[:12]}" for f in self.hub)
+
+
+def resolve_hub_assets() -> AssetPaths:
+    vae, t5, tok = (cached(ref, fetch_hint=ASSETS_NAME) for ref in hub_asset_refs())
+    return AssetPaths(root=cache_dir(), vae=Path(vae.local_path), text_encoder=Path(t5.local_path),
+                      tokenizer_dir=Path(tok.local_path).parent, hub=(vae, t5, tok))
 
 
 def _first(root: Path, dirs: tuple[str, ...], names: tuple[str, ...]) -> Path | None:
@@ -55,6 +77,8 @@ def _first(root: Path, dirs: tuple[str, ...], names: tuple[str, ...]) -> Path | 
 
 
 def resolve_assets(root: str | Path) -> AssetPaths:
+    if str(root) == HUB_ASSETS:
+        return resolve_hub_assets()
     root = Path(root).expanduser()
     if not root.is_dir():
         raise MissingDependencyError(f"Fast-WAM assets directory {root} does not exist")
@@ -71,7 +95,8 @@ def resolve_assets(root: str | Path) -> AssetPaths:
     if lacking:
         raise MissingDependencyError(
             f"Fast-WAM assets in {root} lack " + "; ".join(lacking)
-            + ". They come from DiffSynth-Studio/Wan-Series-Converted-Safetensors and Wan-AI/Wan2.1-T2V-1.3B."
+            + ". They come from DiffSynth-Studio/Wan-Series-Converted-Safetensors and Wan-AI/Wan2.1-T2V-1.3B: "
+            f"`wam-eval fetch {ASSETS_NAME} --local-dir {root}` puts them there (or use assets=hf)"
         )
     return AssetPaths(root=root, vae=vae, text_encoder=t5, tokenizer_dir=tok.parent)
 

@@ -26,6 +26,7 @@ import torch
 from harness.errors import UsageError, WamEvalError
 from policies.fastwam.config import FastWAMConfig, full_config
 from policies.fastwam.network import FastWAMNetwork
+from policies.fastwam.request import is_optional_idm
 from policies.fastwam.weights import WeightsMismatchError, compare_state
 
 CONFIG_KEY = "wam_eval_config"
@@ -34,10 +35,34 @@ CONFIG_KEY = "wam_eval_config"
 # weights cannot say which objective trained them. The official task names can
 # (configs/task/<bench>_<kind>_<cameras>_1e-4.yaml, kind uncond = Fast-WAM, joint, idm), and the
 # released files are named after their task: libero_uncond_2cam224.pt, robotwin_uncond_3cam_384.pt.
-# We assume the later optional IDM LIBERO file follows the same naming (libero_idm_2cam224.pt).
+# The later Optional IDM release (libero_optional_idm_2cam224.pt, task libero_optional_idm_2cam224_1e-4)
+# has 'idm' in its name and runs as fastwam-idm; 'optional' marks it as the one model that can also act
+# from the first frame alone (see policies.fastwam.request.is_optional_idm and the policy's action_infer_mode).
 # No name implies "without video co-training": nothing of it was released, so it always needs the
 # user's word.
 NAME_VARIANTS = {"uncond": "fastwam", "joint": "fastwam-joint", "idm": "fastwam-idm"}
+
+
+# How released files sample, as the official README says to evaluate them: the original releases with
+# `EVALUATION.sigma_shift=5.0` ("to reproduce the original setting"; the upstream default later became
+# 1.0), the Optional IDM release with `EVALUATION.sigma_shift=1.0` ("trained with action scheduler
+# shift 1.0"). 10 steps for both (configs/sim_libero.yaml num_inference_steps).
+RELEASED_STEPS = 10
+RELEASED_SIGMA_SHIFT = 5.0
+OPTIONAL_IDM_SIGMA_SHIFT = 1.0
+
+
+def released_sampling(path: str | Path) -> tuple[float, str]:
+    """(sigma shift, why) for a released file, which records no sampling settings."""
+    if is_optional_idm(path):
+        return OPTIONAL_IDM_SIGMA_SHIFT, (
+            f"{RELEASED_STEPS} steps, sigma shift {OPTIONAL_IDM_SIGMA_SHIFT} (the Optional IDM release: official README, "
+            "'trained with action scheduler shift 1.0', evaluated with EVALUATION.sigma_shift=1.0)"
+        )
+    return RELEASED_SIGMA_SHIFT, (
+        f"{RELEASED_STEPS} steps, sigma shift {RELEASED_SIGMA_SHIFT} (the original releases: official README, "
+        "EVALUATION.sigma_shift=5.0 reproduces the original setting; configs/train.yaml eval_num_inference_steps)"
+    )
 
 
 class CheckpointMismatchError(WeightsMismatchError):
@@ -91,14 +116,10 @@ def config_from_payload(payload: Mapping[str, Any], path: Path) -> tuple[FastWAM
         raise CheckpointMismatchError(
             f"checkpoint {path}", missing=absent, hint="the action and proprio widths are read from these tensors"
         )
-    return (
-        full_config(action_dim=int(action_in.shape[1]), proprio_dim=int(proprio_in.shape[1])),
-        None,
-        (
-            "released architecture (configs/model/fastwam*.yaml); sampling: 10 steps, sigma shift 5.0 "
-            "(configs/train.yaml eval_num_inference_steps, model *_scheduler.infer_shift)"
-        ),
-    )
+    shift, why = released_sampling(path)
+    config = full_config(action_dim=int(action_in.shape[1]), proprio_dim=int(proprio_in.shape[1]))
+    config = config.with_sampling(num_steps=RELEASED_STEPS, sigma_shift=shift)
+    return config, None, f"released architecture (configs/model/fastwam*.yaml); sampling: {why}"
 
 
 def variant_from_name(path: str | Path) -> tuple[str | None, str | None]:

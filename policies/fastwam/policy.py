@@ -7,7 +7,8 @@ Factories (one per variant) for the policy registry:
     policies.fastwam.policy:make_fastwam_idm      imagine video, then actions (inverse dynamics)
 
 PolicyContext.options (all optional):
-    size=tiny|full   without a checkpoint: a seeded random model of that size (default tiny)
+    size=tiny|full   without a checkpoint: a seeded random model of that size; required then, so that
+                     a forgotten --checkpoint never runs a random model by default
     assets=DIR       local directory with the Wan2.2 VAE, umt5 encoder and tokenizer
     seed=N           weight-init seed for random models and the sampling-noise seed (default ctx.seed)
     steps=N, sigma_shift=X   override the checkpoint's sampling settings
@@ -16,6 +17,11 @@ PolicyContext.options (all optional):
                      released IDM inference does (it changes no action, only the time taken);
                      the last clip is kept in `policy.last_imagined_video`
     stats=PATH       dataset statistics JSON (default: found beside the checkpoint)
+    action_infer_mode=idm|first_frame   fastwam-idm only: the Optional IDM release's two inference
+                     modes (official FastWAMOptionalIDM.infer_action): `idm` imagines the future video
+                     first, then denoises actions attending to it (default, as upstream); `first_frame`
+                     skips the imagination and runs Fast-WAM's path (actions see the first frame only).
+                     A plain IDM checkpoint has only `idm`. Recorded in the run identity.
     variant=NAME     the factory's own variant, to run a checkpoint that records no variant and whose
                      file name does not imply this one (released files record none; see
                      policies.fastwam.checkpoint.resolve_variant)
@@ -26,6 +32,7 @@ the normalised state and the raw instruction, and returns normalised actions.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -41,12 +48,15 @@ from policies.fastwam.config import PROMPT_TEMPLATE, VARIANTS
 from policies.fastwam.inference import Conditioning, draw_noise, sample
 from policies.fastwam.layouts import PREFERRED_PRESETS, BenchmarkLayout, layout_for
 from policies.fastwam.network import parameter_counts
+from policies.fastwam.request import is_optional_idm, require_weights
 from policies.fastwam.runtime import BuildRequest, FastWAMRuntime, build_runtime
 from policies.fastwam.stats import check_dims, find_stats_file, identity_stats, input_transforms, output_transforms
 from policies.fastwam.text import encode_prompts
 
 IMAGE_KEY = "image"
-OPTION_KEYS = ("size", "assets", "seed", "steps", "sigma_shift", "dtype", "stats", "decode_video", "variant")
+OPTION_KEYS = ("size", "assets", "seed", "steps", "sigma_shift", "dtype", "stats", "decode_video", "variant",
+               "action_infer_mode")
+IDM_MODES = ("idm", "first_frame")
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32}
 
@@ -59,10 +69,14 @@ DESCRIPTIONS = {
 
 
 class FastWAMPolicy:
-    def __init__(self, variant: str, runtime: FastWAMRuntime, layout: BenchmarkLayout, stats: DatasetStats, *, seed: int, text_cache_size: int = 64):
+    def __init__(self, variant: str, runtime: FastWAMRuntime, layout: BenchmarkLayout, stats: DatasetStats, *, seed: int,
+                 text_cache_size: int = 64, action_infer_mode: str | None = None):
         if variant not in VARIANTS:
             raise UsageError(f"unknown Fast-WAM variant {variant!r}; known: {', '.join(VARIANTS)}")
         self.variant = variant
+        self.action_infer_mode = action_infer_mode
+        # The Optional IDM model's first_frame mode is Fast-WAM's sampler (FastWAM.infer_action upstream).
+        self.sampler = "fastwam" if action_infer_mode == "first_frame" else variant
         self.runtime = runtime
         self.layout = layout
         self.stats = stats
@@ -70,8 +84,9 @@ class FastWAMPolicy:
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._text_cache_size = text_cache_size
         self.decode_video = runtime.vae_decoder is not None
-        if self.decode_video and variant not in ("fastwam-joint", "fastwam-idm"):
-            raise UsageError(f"{variant} imagines no video; decode_video applies to fastwam-joint and fastwam-idm")
+        if self.decode_video and self.sampler not in ("fastwam-joint", "fastwam-idm"):
+            raise UsageError(f"{variant}{' in first_frame mode' if action_infer_mode else ''} imagines no video; "
+                             "decode_video applies to fastwam-joint and fastwam-idm (idm mode)")
         self.last_imagined_video: torch.Tensor | None = None  # (B, 3, frames, H, W) in [-1, 1]
         self._passes = _PassCounter()
         # Counted on the modules that do the work, so a reported count is what ran, not what infer()
@@ -88,6 +103,8 @@ class FastWAMPolicy:
         if rt.provenance.assets is None:
             untrained.append("VAE and text encoder")
         description = DESCRIPTIONS[self.variant]
+        if self.action_infer_mode is not None:
+            description += f" (Optional IDM model, {self.action_infer_mode} mode)"
         if untrained:
             description += f" — UNTRAINED: random {' and '.join(untrained)} ({cfg.size} size); actions are meaningless"
         variant_source = rt.provenance.variant_source
@@ -119,11 +136,16 @@ class FastWAMPolicy:
                     "video_frames": cfg.sampling.video_frames,
                 },
                 "decode_video": self.decode_video,
+                "action_infer_mode": self.action_infer_mode,
+                # Settings resolved here (defaults included) that change the actions: hashed into the run
+                # identity, so the two modes of one checkpoint are two runs.
+                **({"run_identity": {"action_infer_mode": self.action_infer_mode}} if self.action_infer_mode else {}),
                 "config_source": rt.provenance.config_source,
                 "variant_source": variant_source,
                 "checkpoint": rt.provenance.checkpoint,
                 "checkpoint_step": rt.provenance.step,
                 "assets": rt.provenance.assets,
+                "assets_hub": [dataclasses.asdict(f) for f in rt.provenance.assets_hub],
                 "stats": self.stats.source,
                 "stats_digest": self.stats.digest,
                 "parameters": parameter_counts(rt.network),
@@ -188,7 +210,7 @@ class FastWAMPolicy:
             text = self._text_features([PROMPT_TEMPLATE.format(task=o.instruction) for o in observations])
             cond = Conditioning(frame_latents=latents, context=rt.network.context(text, states))
             noise = draw_noise(rt.config, len(observations), tuple(latents.shape[-2:]), self.seed)
-            result = sample(self.variant, rt.network.mot, rt.config, cond, noise)
+            result = sample(self.sampler, rt.network.mot, rt.config, cond, noise)
             if self.decode_video and result.future_latents is not None:
                 clip = torch.cat([latents, result.future_latents], dim=2)
                 self.last_imagined_video = rt.vae_decoder.decode(clip)
@@ -200,7 +222,7 @@ class FastWAMPolicy:
         return [
             ActionChunk(
                 actions=a, execute=None,
-                info={"variant": self.variant, "network_calls": calls, "batch": len(observations), "model_ms": elapsed_ms},
+                info={"variant": self.variant, "mode": self.action_infer_mode, "network_calls": calls, "batch": len(observations), "model_ms": elapsed_ms},
             )
             for a in actions
         ]
@@ -243,6 +265,7 @@ def parse_options(ctx: PolicyContext, variant: str | None = None) -> BuildReques
     size = _option(opts, "size")
     if size is not None and size not in ("tiny", "full"):
         raise UsageError(f"size must be 'tiny' or 'full', got {size!r}")
+    require_weights(ctx, variant or "fastwam")
     decode = (_option(opts, "decode_video") or "false").lower()
     if decode not in _BOOLS:
         raise UsageError(f"decode_video must be true or false, got {decode!r}")
@@ -289,9 +312,31 @@ def make_policy(ctx: PolicyContext, variant: str) -> FastWAMPolicy:
         raise UsageError(f"unknown Fast-WAM variant {variant!r}; known: {', '.join(VARIANTS)}")
     request = parse_options(ctx, variant)
     layout = layout_for(ctx.benchmark)
+    mode = _infer_mode(ctx, variant)
     runtime = build_runtime(request)  # refuses a checkpoint that may not run as `variant`
     stats = _stats_for(ctx, runtime, layout)
-    return FastWAMPolicy(variant, runtime, layout, stats, seed=request.seed)
+    return FastWAMPolicy(variant, runtime, layout, stats, seed=request.seed, action_infer_mode=mode)
+
+
+def _infer_mode(ctx: PolicyContext, variant: str) -> str | None:
+    """The Optional IDM model's inference mode: None for every other model."""
+    asked = _option(ctx.options, "action_infer_mode")
+    if variant != "fastwam-idm":
+        if asked is not None:
+            raise UsageError(f"action_infer_mode applies to fastwam-idm (the Optional IDM release), not {variant}")
+        return None
+    if asked is not None and asked not in IDM_MODES:
+        raise UsageError(f"action_infer_mode must be one of {', '.join(IDM_MODES)}, got {asked!r}")
+    if not ctx.checkpoint:
+        return asked  # random weights: either sampler, when asked (latency and call-pattern checks)
+    if not is_optional_idm(ctx.checkpoint):
+        if asked == "first_frame":
+            raise UsageError(
+                f"{ctx.checkpoint} is not the Optional IDM release (libero_optional_idm_*.pt): a plain IDM model was "
+                "never trained to act from the first frame alone; only action_infer_mode=idm applies"
+            )
+        return None
+    return asked or "idm"  # upstream's default (EVALUATION.action_infer_mode)
 
 
 def make_fastwam(ctx: PolicyContext) -> FastWAMPolicy:

@@ -53,6 +53,7 @@ class Provenance:
     variant_recorded: str | None
     step: int | None = None
     variant_source: str | None = None  # why the network may run as the variant asked for
+    assets_hub: tuple = ()  # hub_cache.CachedFile of each component read from the hub cache
 
 
 @dataclass
@@ -168,7 +169,7 @@ def build_runtime(request: BuildRequest) -> FastWAMRuntime:
             )
         tokenizer: Tokenizer = load_tokenizer(paths.tokenizer_dir, config.text.max_length)
         config = dataclasses.replace(config, vae=vae.config, text=text_encoder.config)
-        provenance = dataclasses.replace(provenance, assets=str(paths.root))
+        provenance = dataclasses.replace(provenance, assets=paths.source, assets_hub=paths.hub)
     else:
         if config.size == "full" and not request.allow_random_full:
             raise MissingDependencyError(

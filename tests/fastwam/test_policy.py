@@ -393,3 +393,28 @@ def test_the_vae_encode_count_is_what_ran(trained_policies, monkeypatch):
     assert policy.infer([observation(0)])[0].info["network_calls"]["vae_encode"] == 2
     monkeypatch.setattr(vae, "encode_frame", real)
     assert policy.infer([observation(0)])[0].info["network_calls"]["vae_encode"] == 1
+
+
+@pytest.mark.parametrize("variant", sorted(FACTORIES))
+def test_without_a_checkpoint_a_size_must_be_named(variant):
+    with pytest.raises(UsageError) as refused:
+        FACTORIES[variant](context())
+    message = str(refused.value)
+    assert "--checkpoint" in message and "size=tiny" in message and "size=full" in message and "\n" not in message
+    assert FACTORIES[variant](context(size="tiny")).info().trained is False
+
+
+def test_the_cli_refuses_a_fastwam_run_without_weights_before_anything_starts(tmp_path):
+    import subprocess
+    import sys
+
+    store = tmp_path / "s.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--suite", "libero_object", "--tasks", "0", "--episodes", "1",
+         "--policy", "fastwam-idm", "--store", str(store)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--checkpoint" in lines[0] and "size=tiny" in lines[0] and "size=full" in lines[0]
+    assert "ray" not in proc.stdout.lower() and not store.exists()  # refused before Ray and the store

@@ -1,0 +1,148 @@
+"""`wam-eval reproduce table2|table1`: one of the paper's tables under its own protocol, ending with
+the report and a verdict per cell against the paper's figure (harness/reproduce/)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from envs.presets import preset_from_mapping
+from envs.registry import get_benchmark
+from harness.cli.args import csv_list
+from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
+from harness.cli.console import make_console
+from harness.driver import choose_preset, run_evaluation
+from harness.errors import UsageError
+from harness.report import default_out_dir, write_report
+from harness.report.aggregate import load_run
+from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs, load_baselines
+from harness.report.model import build_report
+from harness.reproduce.cells import AVERAGE, TableVerdicts, judge_cells
+from harness.reproduce.estimate import estimate
+from harness.reproduce.tables import TABLES, PaperTable, get_table, paper_method, table_spec
+from harness.reproduce.verdict import ABOVE, BELOW, REPRODUCED
+from harness.spec import EvalSpec, episode_keys, plan_tasks
+from harness.store import ResultStore
+
+_COLOURS = {REPRODUCED: "green", BELOW: "red", ABOVE: "yellow"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="run one of the paper's tables under its protocol and judge each cell")
+    targets = p.add_subparsers(dest="target", required=True, parser_class=type(p))
+    for table in TABLES.values():
+        t = targets.add_parser(
+            table.name, help=f"the paper's {table.title} ({table.benchmark}): every suite, task, setting and episode")
+        add_table_arguments(t)
+        t.set_defaults(func=run, table=table.name)
+
+
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", type=csv_list, default=(), help="narrow to these suites (the verdicts say which part ran; default: the table's)")
+    p.add_argument("--tasks", help="narrow to these task indices or names per suite: '0,1', '0-4' (default: all)")
+    p.add_argument("--episodes", type=int, help="narrow to this many episodes per task and setting (default: the paper's)")
+    p.add_argument("--against", metavar="METHOD",
+                   help="the paper's row to judge against (default: the policy's own, else Fast-WAM)")
+    p.add_argument("--baselines", type=Path,
+                   help="read published baselines from this folder only (default: the shipped ones and results/baselines)")
+    p.add_argument("--out", type=Path, help="report folder (default reports/<run>/)")
+    add_policy_arguments(p)
+    add_execution_arguments(p)
+
+
+def paper_row(baselines: BaselineSet, table: PaperTable, method: str) -> BaselineResult:
+    """The row of that method among the table's benchmark's baselines (the paper's, the README's, a user's)."""
+    rows = baselines.for_benchmark(table.benchmark)
+    for row in rows:
+        if row.method == method:
+            return row
+    known = ", ".join(sorted({r.method for r in rows})) or "none"
+    raise UsageError(f"no row {method!r} in the baselines' {table.title}; choose --against from: {known}")
+
+
+def workers_for(args: argparse.Namespace) -> int:
+    if args.workers == 0:
+        return 1
+    return args.workers or os.cpu_count() or 1
+
+
+def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argparse.Namespace, paper: BaselineResult) -> None:
+    benchmark = get_benchmark(table.benchmark)
+    preset = choose_preset(spec, benchmark)
+    keys = episode_keys(plan_tasks(spec, benchmark, preset))
+    narrowed = bool(args.suite or args.tasks or args.episodes)
+    console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {preset.name}"
+                  + (" - [yellow]narrowed: only part of the table runs[/]" if narrowed else " - the full protocol"))
+    suites = ", ".join(spec.suites)
+    console.print(f"[bold]plan[/] {len(keys)} episodes: suites {suites}; tasks {escape(spec.tasks or 'all')}; settings "
+                  f"{', '.join(spec.settings or preset.settings)}; {spec.episodes or preset.episodes_per_task} episodes per "
+                  f"task and setting (the protocol: {preset.episodes_per_task})", soft_wrap=True)
+    console.print(f"[bold]judged against[/] {escape(paper.method)} in {paper.source.id} {table.title} "
+                  f"({paper.protocol})", soft_wrap=True)
+    guess = estimate(args.store, keys, policy=spec.policy, preset=preset.name, workers=workers_for(args))
+    console.print(f"[bold]estimate[/] {guess.text()}", soft_wrap=True)
+
+
+def print_verdicts(console: Console, verdicts: TableVerdicts) -> None:
+    table = Table(title=f"reproduction of {verdicts.title}: {verdicts.run_id} against {verdicts.paper_method} "
+                        f"({verdicts.paper_source})", title_justify="left")
+    for col in ("cell", "ours", "paper", "p (binomial)", "paper in our 95% CI", "verdict", "part run"):
+        table.add_column(col)
+    for c in verdicts.cells:
+        ours = f"{c.successes}/{c.n} ({100 * c.rate:.1f}%)" + ("" if c.n == c.planned else f" of {c.planned} planned")
+        if c.verdict is None:
+            table.add_row(c.label, ours, "-", "-", "-", "no paper figure", c.part)
+            continue
+        lo, hi = c.interval
+        table.add_row(c.label, ours, f"{c.paper_percent:g}%", f"{c.p_value:.3g}",
+                      f"{'yes' if c.paper_inside else 'no'} ({100 * lo:.1f}-{100 * hi:.1f})",
+                      f"[{_COLOURS.get(c.verdict, 'yellow')}]{c.verdict}[/]", c.part)
+    console.print(table)
+    if verdicts.narrowed:
+        console.print("[yellow]narrowed run: each verdict covers only the part named in its row; the Average needs "
+                      "every column in full[/]")
+    console.print(f"verdict rule: {verdicts.rule}", soft_wrap=True)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    console = make_console()
+    table = get_table(args.table)
+    spec = table_spec(table, policy=args.policy, checkpoint=args.checkpoint, device=args.device,
+                      policy_options=dict(args.policy_option), seed=args.seed, suites=tuple(args.suite),
+                      tasks=args.tasks, episodes=args.episodes)
+    options = run_options(args, console)
+    baselines = load_baselines(baseline_dirs(args.baselines))
+    paper = paper_row(baselines, table, args.against or paper_method(spec))
+    print_plan(console, table, spec, args, paper)
+    outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
+    print_summary(console, outcome, args.store)
+    if outcome.interrupted:
+        return 130
+    with ResultStore(args.store) as store:
+        data = load_run(store, outcome.run_id)
+    preset = preset_from_mapping(outcome.manifest.preset, origin=outcome.run_id)
+    verdicts = judge_cells(table, get_benchmark(table.benchmark), preset, outcome.planned, data.rows, paper,
+                           run_id=outcome.run_id)
+    out = args.out or default_out_dir([data])
+    with console.status("drawing figures and writing the report"):
+        report = build_report([data], baselines, out_dir=out.resolve())
+        for section in report.sections:
+            if section.layout.benchmark == table.benchmark:
+                section.verdicts = {outcome.run_id: {c.column: c.verdict or "-" for c in verdicts.cells}}
+                section.verdict_note = (
+                    f"Verdict: {outcome.run_id}'s cell against the paper's {paper.method} row "
+                    + ("(narrowed run: " + "; ".join(f"{c.label} {c.part}" for c in verdicts.cells if c.column != AVERAGE)
+                       + "). " if verdicts.narrowed else ". ")
+                    + verdicts.rule
+                )
+        files = write_report(report, out)
+    written = verdicts.write(files.folder)
+    print_verdicts(console, verdicts)
+    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, {written.name})")
+    print(files.html.resolve())
+    return 0
