@@ -30,6 +30,7 @@ from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
 from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
+from harness.version import git_commit, wam_eval_version
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for
@@ -230,7 +231,8 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         # Every package the preset's [simulator] table names is recorded, so the header's warning and
         # the report's note cover each of them (the identity keeps the benchmark's own stack).
         versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
-        spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec)}
+        spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec),
+                       "wam_eval": {"version": wam_eval_version(), "commit": git_commit()}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latex-intervals", choices=INTERVAL_STYLES, default="table",
                    help="tables.tex: intervals in a second table beside the compact one, or as ± half-widths "
                         "in it (default table)")
+    p.add_argument("--include-paths", action="store_true",
+                   help="name host paths and host names in the manifest (default: left out, so that the folder can "
+                        "be shared)")
     p.add_argument("--latex-resize", action="store_true",
                    help="tables.tex: scale wide tables to the line width with \\resizebox (default: off)")
     p.add_argument("--baselines", type=Path,
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     with console.status("drawing figures and writing the report"):
         report = build_report(
             runs, baselines, out_dir=out.resolve(), allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha,
-            baseline=baseline,
+            baseline=baseline, include_paths=args.include_paths,
         )
         files = write_report(report, out, latex=LatexOptions(args.latex_intervals, args.latex_resize))
     for r in report.untrained:

@@ -21,6 +21,13 @@ def pct(rate: float) -> str:
     return f"{100 * rate:.1f}"
 
 
+def generated_by(report) -> str:
+    """"Generated <time> by wam-eval <version> (commit <sha>)"."""
+    gen = report.generator or {}
+    commit = f" (commit {gen['commit']})" if gen.get("commit") else ""
+    return f"Generated {when(report.generated_at)} by wam-eval {gen.get('version', '')}{commit}".rstrip() + "."
+
+
 def when(timestamp: float | None) -> str:
     if timestamp is None:
         return "not finished"

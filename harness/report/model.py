@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +17,7 @@ from harness.report.baselines import BaselineLatency, BaselineResult, BaselineSe
 from harness.report.compare import Comparison, check_presets, compare_runs, matched_seed_delta
 from harness.report.figures import FigurePNG, latency_breakdown, success_vs_length, suite_bars, task_heatmap
 from harness.report.layout import TableLayout, layout_for
+from harness.version import git_commit, wam_eval_version
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class Video:
     episode_id: str
     success: bool
     steps: int
-    path: Path  # as stored
-    link: str  # relative to the report folder when possible
+    path: Path  # where the run stored it
+    link: str  # inside the report folder (videos/<run>/<file>), where write_report copies or hard-links it
+    available: bool = True  # False: the stored file was gone when the report was built
 
 
 @dataclass
@@ -98,6 +100,18 @@ class Report:
     alpha: float
     generated_at: float
     figures: list[FigurePNG] = field(default_factory=list)  # not tied to one benchmark (latency)
+    # Host names and host paths in the manifest (`report --include-paths`); left out by default.
+    include_paths: bool = False
+    # Which wam-eval wrote the report: {"version": ..., "commit": ... or None}.
+    generator: Mapping[str, str | None] = field(default_factory=dict)
+
+    def distinct_presets(self) -> list[tuple[str, str, dict, list[RunData]]]:
+        """(name, hash, content, runs) once per preset content the runs used."""
+        seen: dict[str, tuple[str, str, dict, list[RunData]]] = {}
+        for run in self.runs:
+            m = run.manifest
+            seen.setdefault(m.preset_hash, (m.preset_name, m.preset_hash, m.preset, []))[3].append(run)
+        return list(seen.values())
 
     @property
     def untrained(self) -> list[RunData]:
@@ -115,9 +129,12 @@ class Report:
         return [f for s in self.sections for f in s.figures] + self.figures
 
 
-def _videos(runs: Sequence[RunData], out_dir: Path) -> list[Video]:
+def _videos(runs: Sequence[RunData]) -> list[Video]:
+    """The recorded videos, each linked inside the report folder (videos/<run>/<file>), so that the
+    folder can be moved or shared with its videos; write_report puts the files there."""
     out = []
     for run in runs:
+        folder = re.sub(r"[^A-Za-z0-9_.+-]+", "-", run.run_id)
         for r in run.rows:
             stored = r["extra"].get("video")
             if not stored:
@@ -125,11 +142,8 @@ def _videos(runs: Sequence[RunData], out_dir: Path) -> list[Video]:
             path = Path(stored)
             if not path.is_absolute() and run.store_path is not None:
                 path = run.store_path.parent / path
-            try:
-                link = os.path.relpath(path, out_dir)
-            except ValueError:  # another drive (Windows)
-                link = path.as_uri()
-            out.append(Video(run, r["episode_id"], bool(r["success"]), int(r["steps"]), path, Path(link).as_posix()))
+            out.append(Video(run, r["episode_id"], bool(r["success"]), int(r["steps"]), path,
+                             f"videos/{folder}/{path.name}", path.is_file()))
     return out
 
 
@@ -143,6 +157,7 @@ def build_report(
     alpha: float = 0.05,
     figures: bool = True,
     baseline: str | None = None,
+    include_paths: bool = False,
 ) -> Report:
     """`baseline`: the run id every other run of its benchmark is compared against (None: the first
     run given); the comparison headings say which of the two it was."""
@@ -183,10 +198,12 @@ def build_report(
         sections=sections,
         baselines=baselines,
         latencies=list(baselines.latencies),
-        videos=_videos(runs, out_dir),
+        videos=_videos(runs),
         confidence=confidence,
         alpha=alpha,
         generated_at=time.time(),
+        include_paths=include_paths,
+        generator={"version": wam_eval_version(), "commit": git_commit()},
     )
     if figures:
         report.figures = [latency_breakdown(runs, baselines.latencies)]

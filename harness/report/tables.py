@@ -29,6 +29,7 @@ from harness.report.format import (
     when,
 )
 from harness.report.model import BenchmarkSection, Report
+from harness.report.privacy import scrub, scrub_path
 
 Cellish = CellText | str
 
@@ -46,6 +47,14 @@ class Table:
     header: list[str]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+
+
+def _wam_eval_text(recorded: dict | None) -> str:
+    """The wam-eval that ran the run, as its driver recorded it (runs before this was recorded: unknown)."""
+    if not recorded:
+        return "not recorded"
+    commit = recorded.get("commit")
+    return f"{recorded.get('version', '?')}" + (f" (commit {commit})" if commit else "")
 
 
 def _trained_text(trained: bool | None) -> str:
@@ -376,8 +385,11 @@ def latency_table(report: Report) -> Table:
     return Table("latency", "Latency", header, rows, notes)
 
 
-def manifest_table(run: RunData) -> Table:
+def manifest_table(run: RunData, *, include_paths: bool = False) -> Table:
+    """What the run was. Without include_paths, no host name and no host path (a path keeps its last
+    component): a report folder is meant to be shared."""
     m = run.manifest
+    shown = (lambda text: text) if include_paths else scrub_path
     rows = [
         ("Run", m.run_id),
         ("Identity", m.identity),
@@ -389,10 +401,11 @@ def manifest_table(run: RunData) -> Table:
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
             f" ({'official protocol' if m.preset.get('official') else 'NOT an official protocol'})",
         ),
-        ("Preset source", str(m.preset.get("source", ""))),
+        ("Preset source", shown(str(m.preset.get("source", "")))),
         ("Versions", ", ".join(f"{k} {v}" for k, v in m.versions.items())),
-        ("Spec", json.dumps(m.spec, sort_keys=True)),
-        ("Host", m.host),
+        ("Spec", json.dumps(m.spec if include_paths else scrub(m.spec), sort_keys=True)),
+        ("wam-eval", _wam_eval_text(m.spec.get("wam_eval"))),
+        *([("Host", m.host)] if include_paths else []),
         ("Created", when(m.created_at)),
         ("Last episode", when(m.updated_at)),
         ("Finished", when(m.finished_at)),
@@ -402,16 +415,13 @@ def manifest_table(run: RunData) -> Table:
             + (" (PARTIAL)" if run.partial else "")
             + f"; {sum(1 for r in run.rows if r['end_reason'] == 'error')} errors",
         ),
-        ("Store", str(run.store_path or "")),
+        *([("Store", str(run.store_path or ""))] if include_paths else []),
     ]
     for i, inv in enumerate(run.invocations, 1):
-        argv = " ".join(json.loads(inv["argv"])) if inv.get("argv") else ""
-        rows.append(
-            (
-                f"Invocation {i}",
-                f"{when(inv['started_at'])} on {inv['host']}: {argv} -> {inv.get('outcome') or 'running or killed'}",
-            )
-        )
+        argv = shown(" ".join(json.loads(inv["argv"]))) if inv.get("argv") else ""
+        where = f" on {inv['host']}" if include_paths else ""
+        outcome = shown(inv.get("outcome") or "running or killed")
+        rows.append((f"Invocation {i}", f"{when(inv['started_at'])}{where}: {argv} -> {outcome}"))
     return Table(
         f"manifest-{m.run_id}", f"Run manifest: {m.run_id}", ["Field", "Value"], [Row([k, v]) for k, v in rows]
     )

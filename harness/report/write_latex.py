@@ -219,5 +219,5 @@ def render_latex(report: Report, options: LatexOptions = LatexOptions()) -> str:
         parts.extend(table_tex(t, options=options) for t in comparison_tables(section, report.alpha))
         parts.append(table_tex(task_table(section, report.confidence), options=options))
     parts.append(table_tex(latency_table(report), options=options))
-    parts.extend(table_tex(manifest_table(run), wrap=True) for run in report.runs)
+    parts.extend(table_tex(manifest_table(run, include_paths=report.include_paths), wrap=True) for run in report.runs)
     return "\n\n".join(parts) + "\n"

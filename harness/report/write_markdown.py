@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import CellText, generated_by, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
 from harness.report.model import Report
+from harness.report.privacy import scrub
 from harness.report.tables import (
     Table,
     comparison_tables,
@@ -38,7 +40,7 @@ def table_md(table: Table, *, bold_runs: bool = True, titled: bool = True) -> st
 
 
 def render_markdown(report: Report) -> str:
-    out = [f"# {report.title}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
+    out = [f"# {report.title}", "", generated_by(report), ""]
     for run in report.untrained:
         out += [f"> **Untrained weights.** {untrained_sentence(run)}", ""]
     for run in report.oracles:
@@ -61,20 +63,22 @@ def render_markdown(report: Report) -> str:
     if report.videos:
         out += ["## Videos", "", "Frames the policy read, one file per episode.", ""]
         out += [
-            f"- [{v.episode_id}]({video_href(v.link)}) ({'success' if v.success else 'failure'}, {v.steps} steps, "
-            f"run {v.run.run_id})"
+            (f"- [{v.episode_id}]({video_href(v.link)})" if v.available else f"- {v.episode_id} (file missing)")
+            + f" ({'success' if v.success else 'failure'}, {v.steps} steps, run {v.run.name})"
             for v in report.videos
         ]
         out.append("")
     out += ["## Run manifests", ""]
     for run in report.runs:
+        out += [table_md(manifest_table(run, include_paths=report.include_paths), bold_runs=False), ""]
+    out += ["## Presets", "", "Each preset's content once, with the runs that used it.", ""]
+    for name, digest, content, runs in report.distinct_presets():
+        content = content if report.include_paths else scrub(content)
         out += [
-            table_md(manifest_table(run), bold_runs=False),
-            "",
-            "<details><summary>Preset content</summary>",
+            f"<details><summary>Preset {name} #{digest} (runs: {', '.join(r.name for r in runs)})</summary>",
             "",
             "```json",
-            json.dumps(run.manifest.preset, indent=2, sort_keys=True),
+            json.dumps(content, indent=2, sort_keys=True),
             "```",
             "",
             "</details>",
@@ -88,6 +92,7 @@ def render_markdown(report: Report) -> str:
     )
     if sources:
         out += ["## Baseline sources", ""]
-        out += [f"- {title} ({citation}) {url} - file {path}" for _, title, citation, url, path in sources]
+        out += [f"- {title} ({citation}) {url} - file {path if report.include_paths else Path(path).name}"
+                for _, title, citation, url, path in sources]
         out.append("")
     return "\n".join(out)
