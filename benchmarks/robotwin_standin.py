@@ -2,7 +2,8 @@
 
 Per task: the expert's seed validation (seconds per candidate seed), reset, one joint-position step
 without frames, one camera frame (each of head/left/right at 320x240), and a whole episode that replays
-the expert's own joint targets (so it succeeds) with the head camera read every 8 actions. Prints a
+the expert's own joint trajectory (as RoboTwin's data collection samples it: what the robotwin-expert
+oracle replays) with the head camera read every 8 actions. Prints a
 table and writes benchmarks/out/robotwin_standin.json.
 
     python benchmarks/robotwin_standin.py [--tasks stack_blocks_two,...] [--seeds 2]
@@ -70,7 +71,7 @@ def measure(task_name: str, n_seeds: int, store: ResultStore) -> dict:
             per_camera[cam] = float(np.median(times))
         env._cameras = tuple(preset.render.cameras)
         out["render_ms_per_camera"] = per_camera
-        verdict, traj = env._factory.expert_trajectory(task_name, "clean", params[key.id]["seed"], every=25)
+        verdict, traj = env._factory.expert_trajectory(task_name, "clean", params[key.id]["seed"])
         env._cameras = ("head_camera",)
         t0 = time.perf_counter()
         env.reset(key, render=True, params=params[key.id])

@@ -94,8 +94,10 @@ class Benchmark(Protocol):
         """Raise MissingDependencyError naming what is missing and how to get it."""
         ...
 
-    def versions(self) -> dict[str, str]:
-        """The exact simulator stack; recorded with every result since it moves success rates."""
+    def versions(self, preset: "Preset | None" = None) -> dict[str, str]:
+        """The exact simulator stack of a run under `preset` (its assets may depend on it); recorded with
+        every result since it moves success rates. Keys in harness.spec.HOST_FACTS (the GPU, its driver)
+        are recorded but left out of the run identity."""
         ...
 
     def make_env(self, task: TaskInfo, preset: "Preset", *, cameras: Sequence[str]) -> Env: ...

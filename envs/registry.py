@@ -46,8 +46,11 @@ def find_suite(benchmark: Benchmark, suite: str) -> SuiteInfo:
 
 def select_tasks(suite: SuiteInfo, spec: str | None) -> tuple[TaskInfo, ...]:
     """Tasks by index list ('0,1,5'), range ('0-4'), name, or all when spec is None/'all'."""
-    if spec is None or spec.strip() in ("", "all"):
+    if spec is None or spec.strip() == "all":
         return suite.tasks
+    if not spec.replace(",", "").strip():
+        # An empty selector (a script's variable that came out empty) must not mean every task.
+        raise UsageError(f"--tasks {spec!r} names no task; give indices ('0,1'), a range ('0-4'), names, or 'all'")
     by_name = {t.name: t for t in suite.tasks}
     chosen: list[TaskInfo] = []
     for part in (p.strip() for p in spec.split(",")):

@@ -51,6 +51,7 @@ class RunOptions:
     record: str = "none"  # which episodes keep a video of the frames the policy read: none|failures|all
     video_dir: Path | None = None  # default: videos/ beside the store
     video_fps: int = 5
+    force_unlock: bool = False  # take the run's lock from whoever holds it (run --force-unlock)
 
     def record_spec(self, run_id: str) -> RecordSpec | None:
         if self.record == "none":
@@ -129,6 +130,7 @@ def policy_context(benchmark: Benchmark, preset: Preset, *, seed: int, checkpoin
         checkpoint=checkpoint,
         device=device,
         options=dict(options),
+        preset=preset,
     )
 
 
@@ -225,7 +227,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         suites = {s.name: s for s in benchmark.suites()}
         tasks = job_tasks(t for s in suites.values() for t in s.tasks)
 
-        versions = benchmark.versions()
+        versions = benchmark.versions(preset)
         identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                                 options=spec.policy_options, checkpoint=spec.checkpoint)
         # Every package the preset's [simulator] table names is recorded, so the header's warning and
@@ -248,39 +250,46 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             host=socket.gethostname(),
         )
         with ResultStore(options.store) as store:
-            invocation = store.open_run(manifest, argv=argv)
+            invocation = store.open_run(manifest, argv=argv, force_unlock=options.force_unlock)
             if options.label:
                 store.set_label(manifest.run_id, options.label)
+            if options.force_unlock:
+                console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
+                              "run it, both run the missing episodes (each is stored once, the work is done "
+                              "twice)[/]", soft_wrap=True)
             with store.keep_lock(invocation):
-                store.add_planned(manifest.run_id, keys)
-                skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
-                todo = [k for k in keys if k.id not in skip]
-                _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
                 outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
-
-                def on_result(result: EpisodeResult) -> None:
-                    if store.put_episode(manifest.run_id, result):
-                        outcome.ran += 1
-                        outcome.results.append(result)
-                    else:
-                        # Another driver stored this episode meanwhile; the store keeps the first result.
-                        console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is dropped[/]",
-                                      soft_wrap=True)
-                    progress.update(result)
-
-                job = WorkerJob(
-                    benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
-                    preset=preset,
-                    tasks=tasks,
-                    cameras=cameras,
-                    record=options.record_spec(manifest.run_id),
-                )
-                if job.record is not None:
-                    if not cameras:
-                        console.print(f"[yellow]--record {options.record}: policy {info.name} reads no camera, so there "
-                                      "are no frames to record[/]")
-                    console.print(f"[bold]videos[/] {options.record} -> {job.record.directory}")
+                # Everything after open_run is inside: an invocation never stays open because a
+                # step before the first episode (the header, planning, preparation) failed.
                 try:
+                    store.add_planned(manifest.run_id, keys)
+                    skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
+                    todo = [k for k in keys if k.id not in skip]
+                    _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
+
+                    def on_result(result: EpisodeResult) -> None:
+                        if store.put_episode(manifest.run_id, result):
+                            outcome.ran += 1
+                            outcome.results.append(result)
+                        else:
+                            # Another driver stored this episode meanwhile; the store keeps the first result.
+                            console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is "
+                                          "dropped[/]", soft_wrap=True)
+                        progress.update(result)
+
+                    job = WorkerJob(
+                        benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
+                        preset=preset,
+                        tasks=tasks,
+                        cameras=cameras,
+                        record=options.record_spec(manifest.run_id),
+                    )
+                    if job.record is not None:
+                        if not cameras:
+                            console.print(f"[yellow]--record {options.record}: policy {escape(info.name)} reads no "
+                                          "camera, so there are no frames to record[/]")
+                        console.print(f"[bold]videos[/] {options.record} -> {escape(str(job.record.directory))}",
+                                      soft_wrap=True)
                     prepared = EpisodeParams()
                     if todo:
                         prep = run_preparation(benchmark, todo, preset, store, executor, job, console=console,
@@ -374,13 +383,13 @@ def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
-    kind = "official protocol" if preset.official else "NOT an official protocol"
-    console.print(f"[bold]run[/] {manifest.run_id}  (store {store})", soft_wrap=True)
+    kind = preset.protocol_kind(manifest.versions)
+    console.print(f"[bold]run[/] {escape(manifest.run_id)}  (store {escape(str(store))})", soft_wrap=True)
     policy_input = describe_layout(preset.image_layout)
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
     if composed is not None and preset.image_layout.get("kind") != "composed":
         policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
-    console.print(f"[bold]preset[/] {preset.name} v{preset.version} #{preset.hash} ({kind}); "
+    console.print(f"[bold]preset[/] {escape(preset.name)} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     oracle = ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
               "harness, not comparable with learned policies") if info.privileged else ""
@@ -392,12 +401,17 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
         console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {escape(info.checkpoint_digest)}{weights}",
                       soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
-    console.print(f"[bold]simulator[/] {stack}", soft_wrap=True)
+    console.print(f"[bold]simulator[/] {escape(stack)}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)
     if differences:
         said = ", ".join(f"{pkg} {have} here, {want} in the protocol" for pkg, want, have in differences)
-        pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
-        console.print(f"[yellow]simulator differs from the one {preset.name}'s authors ran ({said}): success rates "
-                      f"move with it; for a number beside the paper's, pip install {pins}[/]", soft_wrap=True)
+        if preset.official and preset.other_stack_label:
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"this run is {escape(preset.other_stack_label)}, not the official protocol[/]", soft_wrap=True)
+        else:
+            pins = " ".join(f"{pkg}=={want}" for pkg, want, _ in differences)
+            console.print(f"[yellow]simulator differs from the one {escape(preset.name)}'s authors ran ({escape(said)}): "
+                          f"success rates move with it; for a number beside the paper's, pip install {escape(pins)}[/]",
+                          soft_wrap=True)
     skipped = planned - todo
     console.print(f"[bold]episodes[/] {planned} planned, {skipped} already stored, {todo} to run")

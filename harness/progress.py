@@ -32,6 +32,8 @@ def episode_line(result: EpisodeResult, *, index: int, total: int, verbose: bool
         line += f"  [bold red]drift {result.drift:.3g}[/]"
     if result.error:
         line += f"  [red]{escape(error_headline(result.error))}[/]"
+    if result.extra.get("video_error"):
+        line += f"  [yellow]video not written: {escape(error_headline(str(result.extra['video_error'])))}[/]"
     return line
 
 

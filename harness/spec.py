@@ -88,9 +88,15 @@ def episode_keys(planned: list[PlannedTask]) -> list[EpisodeKey]:
     ]
 
 
+# Facts about the machine a run is recorded with but that do not make another run: the same stack on
+# another GPU model or driver release is the same protocol (its renderer kind, where it matters, is a
+# version of its own: RoboTwin's `vulkan`).
+HOST_FACTS = ("gpu", "gpu_driver")
+
+
 def _identity_versions(versions: Mapping[str, str]) -> dict[str, str]:
     # A Python patch release changes no simulation; every other recorded version counts.
-    out = dict(sorted(versions.items()))
+    out = {k: v for k, v in sorted(versions.items()) if k not in HOST_FACTS}
     if "python" in out:
         out["python"] = ".".join(out["python"].split(".")[:2])
     return out

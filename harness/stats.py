@@ -270,3 +270,21 @@ def stratified_z(
     if var <= 0:
         return 1.0
     return min(1.0, 2.0 * (1.0 - NormalDist().cdf(abs(diff) / math.sqrt(var))))
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test on independent samples (k1 of n1 against k2 of n2):
+    conditional on the total successes, the first sample's count is hypergeometric; the p-value sums
+    the probabilities of every table no more likely than the one observed (the usual two-sided rule).
+    Exact where the z-test is poor: small samples and rates near 0 or 1."""
+    if not (0 <= k1 <= n1 and 0 <= k2 <= n2):
+        raise ValueError("successes must lie within 0..n")
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    total = k1 + k2
+    lo, hi = max(0, total - n2), min(total, n1)
+    weights = {x: math.comb(n1, x) * math.comb(n2, total - x) for x in range(lo, hi + 1)}
+    observed = weights[k1]
+    # Integers throughout; the tolerance of scipy's rule (1e-7 relative) becomes an exact comparison.
+    tail = sum(w for w in weights.values() if w * 10**7 <= observed * (10**7 + 1))
+    return min(1.0, tail / sum(weights.values()))

@@ -21,31 +21,27 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from harness.errors import UsageError
+from harness.holder import Holder, pid_alive
 from harness.types import EndReason, EpisodeKey, EpisodeResult, Verdict
 
-SCHEMA_VERSION = 3  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check
+SCHEMA_VERSION = 4  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check;
+# 4: a run lock names its holder by boot id and process start time, not by PID alone
 # Older schemas this wam-eval brings up to date when it opens them (one function per step).
 _MIGRATIONS = {
     # 2 -> 3: the drift columns, after the others (as a fresh store has them); old rows hold NULL:
     # no check was made.
     2: "ALTER TABLE episodes ADD COLUMN drift REAL; ALTER TABLE episodes ADD COLUMN drift_verdict TEXT;",
+    # 3 -> 4: locks taken before hold NULL there, and are judged by PID and heartbeat as before.
+    3: "ALTER TABLE run_locks ADD COLUMN boot_id TEXT; ALTER TABLE run_locks ADD COLUMN proc_start TEXT;",
 }
 
 # A run held by a driver on another machine is taken over once that driver has shown no sign of life
-# for this long (a driver on this machine is checked directly: its process is alive or not). A live
-# driver refreshes its lock every LOCK_BEAT_S, stored episodes or not (see LockKeeper).
+# for this long (a driver on this machine is checked directly: the same process, by PID, boot id and
+# start time, is alive or not; harness/holder.py). A live driver refreshes its lock every LOCK_BEAT_S,
+# stored episodes or not (see LockKeeper).
 LOCK_STALE_S = 600.0
 LOCK_BEAT_S = 60.0
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,7 +76,9 @@ CREATE TABLE IF NOT EXISTS run_locks (
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     invocation INTEGER NOT NULL,
-    heartbeat_at REAL NOT NULL
+    heartbeat_at REAL NOT NULL,
+    boot_id TEXT,
+    proc_start TEXT
 );
 CREATE TABLE IF NOT EXISTS planned (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -190,24 +188,104 @@ class RunManifest:
 
 
 class ResultStore:
+    """The store. `ResultStore(path)` is the writer (the driver; it creates the file and brings an
+    older schema up to date); `ResultStore.open_readonly(path)` is for readers (report, compare,
+    export), which must never change the file: not its schema, not its journal mode."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
+        self.readonly = False
+        if self.path.is_dir():
             raise UsageError(f"results store {self.path} is a directory; give a file path such as {self.path / 'wam-eval.sqlite'}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._cannot_write(exc) from None
         self._db.row_factory = sqlite3.Row
         try:
+            self._refuse_foreign()  # before anything is written: another program's file stays as it was
             self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a finished episode survives a power cut too, not only a killed process.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._check_schema()  # before creating anything: a store of another version stays as it was
+            self._db.executescript(_SCHEMA)
+            if self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"{self.path} is not a wam-eval results store ({exc}); choose another --store path") from None
-        # FULL: a finished episode survives a power cut too, not only a killed process.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._check_schema()  # before creating anything: a store of another version stays as it was
-        self._db.executescript(_SCHEMA)
-        if self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.close()
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise self._cannot_write(exc) from None
+            raise UsageError(f"{self.path} is not a wam-eval results store ({exc}); choose another "
+                             "--store path (the file is left as it is)") from None
+        except UsageError:
+            self._db.close()
+            raise
+
+    def _cannot_write(self, exc: BaseException) -> UsageError:
+        folder = self.path.parent
+        where = (f"its folder {folder} is not writable" if folder.exists() and not os.access(folder, os.W_OK)
+                 else "it is not writable")
+        return UsageError(f"cannot write the results store {self.path}: {where} ({exc}); give --store a path in a "
+                          "folder you can write")
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> "ResultStore":
+        """A store opened for reading only (SQLite mode=ro; immutable=1 where the file or its folder
+        cannot be written, as on a read-only mount, where SQLite could not keep its WAL index)."""
+        path = Path(path)
+        if path.is_dir():
+            raise UsageError(f"results store {path} is a directory; give the file `wam-eval run` wrote with --store")
+        if not path.is_file():
+            raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
+        self = cls.__new__(cls)
+        self.path, self.readonly = path, True
+        writable = os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writable else "&immutable=1")
+        try:
+            self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise UsageError(f"results store {path} cannot be opened ({exc})") from None
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._check_readable()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise UsageError(f"{path} cannot be read as a wam-eval results store ({exc}); give the file "
+                             "`wam-eval run` wrote with --store (a damaged store: restore it from a copy)") from None
+        except UsageError:
+            self._db.close()
+            raise
+        return self
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _refuse_foreign(self) -> None:
+        tables = self._tables()
+        if tables and "meta" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise UsageError(f"{self.path} is an SQLite file of another program (tables {shown}), not a wam-eval "
+                             "results store; wam-eval leaves it as it is: give --store another path")
+
+    def _check_readable(self) -> None:
+        """What a reader needs: wam-eval's tables, at this schema or an older one whose rows it reads
+        (an older store is only brought up to date by a writer)."""
+        tables = self._tables()
+        missing = {"meta", "runs", "episodes", "invocations", "planned"} - tables
+        if missing:
+            raise UsageError(f"{self.path} is not a wam-eval results store (it has no {', '.join(sorted(missing))} "
+                             "table); give the file `wam-eval run` wrote with --store")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row["value"]) if row is not None else None
+        if version is None or not (version == SCHEMA_VERSION or version in _MIGRATIONS):
+            raise UsageError(f"{self.path} has store schema {version}, this wam-eval reads {min(_MIGRATIONS)} to "
+                             f"{SCHEMA_VERSION}; read it with the wam-eval that wrote it")
+        # A damaged page is one line now rather than a traceback halfway through a report.
+        (verdict,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"damaged: {verdict}")
 
     def _check_schema(self) -> None:
         has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -219,7 +297,6 @@ class ResultStore:
                                    f"UPDATE meta SET value='{version + 1}' WHERE key='schema_version'; COMMIT;")
             version += 1
         if version != SCHEMA_VERSION:
-            self._db.close()
             raise UsageError(
                 f"{self.path} has store schema {row['value']}, this wam-eval writes {SCHEMA_VERSION}; "
                 "use a new --store path (the old file is left untouched)"
@@ -246,8 +323,9 @@ class ResultStore:
         self.close()
 
     # -- runs ----------------------------------------------------------------------------------
-    def open_run(self, manifest: RunManifest, *, argv: Sequence[str] = ()) -> int:
-        """Create the run, or reopen it when its identity matches; returns the invocation row id."""
+    def open_run(self, manifest: RunManifest, *, argv: Sequence[str] = (), force_unlock: bool = False) -> int:
+        """Create the run, or reopen it when its identity matches; returns the invocation row id.
+        force_unlock takes the run's lock from whoever holds it (run --force-unlock)."""
         now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT identity FROM runs WHERE run_id=?", (manifest.run_id,)).fetchone()
@@ -271,34 +349,50 @@ class ResultStore:
                     "UPDATE runs SET updated_at=?, spec_json=?, finished_at=NULL WHERE run_id=?",
                     (now, json.dumps(manifest.spec, sort_keys=True), manifest.run_id),
                 )
-            self._check_lock(db, manifest.run_id, now)
+            self._check_lock(db, manifest.run_id, now, force=force_unlock)
             cur = db.execute(
                 "INSERT INTO invocations VALUES (?,?,NULL,?,?,?,NULL)",
                 (manifest.run_id, now, manifest.host, json.dumps(list(argv)), json.dumps(manifest.spec, sort_keys=True)),
             )
             invocation = int(cur.lastrowid)
-            db.execute("INSERT OR REPLACE INTO run_locks VALUES (?,?,?,?,?)",
-                       (manifest.run_id, socket.gethostname(), os.getpid(), invocation, now))
+            me = Holder.me()
+            db.execute("INSERT OR REPLACE INTO run_locks (run_id, host, pid, invocation, heartbeat_at, boot_id, "
+                       "proc_start) VALUES (?,?,?,?,?,?,?)",
+                       (manifest.run_id, socket.gethostname(), me.pid, invocation, now, me.boot_id, me.started))
             return invocation
 
     @staticmethod
-    def _check_lock(db: sqlite3.Connection, run_id: str, now: float) -> None:
-        """Two drivers on one run would both run every missing episode; refuse the second."""
+    def _check_lock(db: sqlite3.Connection, run_id: str, now: float, *, force: bool = False) -> None:
+        """Two drivers on one run would both run every missing episode; refuse the second. A lock
+        whose holder is gone (exited, or of a boot before this one) or silent for LOCK_STALE_S is
+        stale: the run is taken over, and the gone driver's invocation is closed as abandoned."""
         lock = db.execute("SELECT * FROM run_locks WHERE run_id=?", (run_id,)).fetchone()
         if lock is None:
             return
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lock["heartbeat_at"]))
-        if lock["host"] == socket.gethostname():
-            if lock["pid"] != os.getpid() and _pid_alive(lock["pid"]):
-                raise UsageError(
-                    f"run {run_id} is already being run on this machine by process {lock['pid']} (alive at {since}); "
-                    "wait for it to finish or stop it, then run this again"
-                )
-        elif now - lock["heartbeat_at"] < LOCK_STALE_S:
-            raise UsageError(
-                f"run {run_id} is being run on host {lock['host']} (alive at {since}); wait for it, or retry "
-                f"once its driver has shown no sign of life for {LOCK_STALE_S / 60:.0f} minutes"
-            )
+        silent = now - lock["heartbeat_at"] >= LOCK_STALE_S
+        held = False
+        if not force:
+            if lock["host"] == socket.gethostname():
+                holder = Holder(int(lock["pid"]), lock["boot_id"] or "", lock["proc_start"] or "")
+                alive = holder.alive()
+                if alive is None:  # a lock without a verifiable holder: its PID and its heartbeat decide
+                    alive = pid_alive(holder.pid) and not silent
+                held = alive and holder.pid != os.getpid()
+                who = f"on this machine by process {lock['pid']}"
+            else:
+                held = not silent
+                who = f"on host {lock['host']}"
+            if held:
+                stale_hint = (f"; it has shown no sign of life since then, so it may be stopped: if you are sure no "
+                              f"driver runs it, `run --force-unlock` takes it over" if silent else
+                              "; if you are sure no driver runs it, `run --force-unlock` takes it over")
+                raise UsageError(f"run {run_id} is already being run {who} (alive at {since}); wait for it to "
+                                 f"finish or stop it, then run this again{stale_hint}")
+        outcome = "lock taken by --force-unlock" if force else "abandoned: its driver is gone"
+        db.execute("UPDATE invocations SET ended_at=?, outcome=? WHERE rowid=? AND ended_at IS NULL",
+                   (now, outcome, lock["invocation"]))
+        db.execute("DELETE FROM run_locks WHERE run_id=?", (run_id,))
 
     def keep_lock(self, invocation: int, *, every_s: float = LOCK_BEAT_S) -> "LockKeeper":
         """A context that keeps this invocation's run lock fresh until it exits."""

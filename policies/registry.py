@@ -50,6 +50,8 @@ BUILTIN: tuple[PolicyEntry, ...] = (
                 "Fast-WAM-Joint: future video and actions denoised together", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-idm", "policies.fastwam.policy:make_fastwam_idm",
                 "Fast-WAM-IDM: future video first, then actions conditioned on it", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
+    PolicyEntry("robotwin-expert", "policies.robotwin_expert:make_robotwin_expert",
+                "ORACLE (RoboTwin): replays the scripted expert's plan for each episode's seed"),
 )
 
 

@@ -106,3 +106,17 @@ class PrefersItsOwnProtocol(Scripted):
         own = str(Path(__file__).resolve().parent / "data" / "fastwam-short-libero.toml")
         return PolicyInfo(name=self.name, action_dim=self.ctx.action_dim, horizon=self.horizon,
                           preferred_presets={"libero": own})
+
+
+class Named(_Base):
+    """Takes its name from the `name` option (names with markup or HTML in them); with `raise=1`,
+    every call raises."""
+
+    def __init__(self, ctx: PolicyContext):
+        super().__init__(ctx)
+        self.name = ctx.options.get("name", "named")
+
+    def chunk(self, obs):
+        if self.ctx.options.get("raise"):
+            raise RuntimeError(f"policy {self.name} refuses")
+        return super().chunk(obs)

@@ -99,6 +99,9 @@ def test_one_bad_observation_fails_only_its_own_episode(tmp_path):
     (["--workers", "0", "--batch-max", "0"], "--batch-max must be at least 1"),
     (["--max-retries", "-1"], "--max-retries must not be negative"),
     (["--episode-timeout", "-5"], "--episode-timeout must be positive seconds"),
+    (["--episode-timeout", "nan"], "--episode-timeout must be positive seconds"),
+    (["--episode-timeout", "inf"], "--episode-timeout must be positive seconds"),
+    (["--batch-wait-ms", "nan"], "--batch-wait-ms must be a finite number"),
     (["--batch-wait-ms", "-5"], "--batch-wait-ms must not be negative"),
     (["--workers", "0", "--address", "auto"], "--address joins a Ray cluster; it needs --workers above 0"),
 ])

@@ -80,6 +80,7 @@ def test_a_schema_2_store_gains_the_drift_columns_and_keeps_its_episodes(tmp_pat
     run_id = write_run(path, make_manifest(libero_preset()), keys[:1], lambda k: result(k, True))
     db = sqlite3.connect(path)  # what wam-eval before the drift check wrote
     db.executescript("ALTER TABLE episodes DROP COLUMN drift; ALTER TABLE episodes DROP COLUMN drift_verdict; "
+                     "ALTER TABLE run_locks DROP COLUMN boot_id; ALTER TABLE run_locks DROP COLUMN proc_start; "
                      "UPDATE meta SET value='2' WHERE key='schema_version';")
     db.close()
     with ResultStore(path) as store:

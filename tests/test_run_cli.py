@@ -145,6 +145,10 @@ def test_cli_list_shows_tasks_with_instructions_presets_and_policies():
         (["--suite", "libero_goal", "--tasks", "0", "--episodes", "51"], "--episodes 51 is more than the 50 episodes"),
         (["--suite", "libero_goal", "--episodes", "0"], "--episodes must be at least 1"),
         (["--suite", "libero_goal", "--tasks", "3-1"], "task range '3-1' is reversed; write 1-3"),
+        (["--suite", "libero_goal", "--tasks", ""], "--tasks '' names no task"),
+        (["--suite", "libero_goal", "--tasks", " , "], "--tasks ' , ' names no task"),
+        (["--suite", ","], "argument --suite: expected comma-separated names, got ','"),
+        (["--suite", "libero_goal", "--setting", ""], "argument --setting: expected comma-separated names, got ''"),
         (["--benchmark", "nope"], "invalid choice: 'nope'"),
     ],
 )

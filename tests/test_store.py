@@ -132,7 +132,7 @@ def test_a_store_of_another_schema_version_is_refused_untouched(store_path):
     db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     db.commit()
     db.close()
-    with pytest.raises(UsageError, match="has store schema 1, this wam-eval writes 3; use a new --store path"):
+    with pytest.raises(UsageError, match="has store schema 1, this wam-eval writes 4; use a new --store path"):
         ResultStore(store_path)
     db = sqlite3.connect(store_path)
     assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["meta"], "nothing created"
@@ -187,3 +187,98 @@ def test_a_live_driver_keeps_its_lock_fresh_while_nothing_is_stored(store_path):
         stopped = heartbeat()
         time.sleep(0.3)
         assert heartbeat() == stopped  # the beat ends with the context
+
+
+# -- stale locks: a holder is its PID, boot id and start time ----------------------------------------
+
+
+def _lock_as(store_path, **holder) -> None:
+    """Rewrite the run's lock as if another process held it (what a driver before a reboot left)."""
+    import sqlite3
+
+    db = sqlite3.connect(store_path)
+    sets = ", ".join(f"{k}=?" for k in holder)
+    db.execute(f"UPDATE run_locks SET {sets} WHERE run_id='r-1'", tuple(holder.values()))
+    db.commit()
+    db.close()
+
+
+def _invocation_outcomes(store_path) -> list:
+    with ResultStore(store_path) as store:
+        return [i["outcome"] for i in store.invocations("r-1")]
+
+
+def test_a_lock_of_a_boot_before_this_one_is_stale_even_if_its_pid_runs(store_path):
+    """After a reboot or a container restart the lock's PID may belong to another live process: the
+    boot id (or the start time) says it is not the driver, and the run is taken over."""
+    import os
+
+    from harness.holder import Holder, process_start
+
+    with ResultStore(store_path) as store:
+        store.open_run(manifest())
+    alive = os.getppid()  # a live process that is not us (pytest's parent)
+    _lock_as(store_path, pid=alive, boot_id="a-boot-before-this-one", proc_start=process_start(alive))
+    with ResultStore(store_path) as store:
+        store.open_run(manifest())  # taken over
+    assert _invocation_outcomes(store_path)[0] == "abandoned: its driver is gone"
+    # The same boot, the same PID, but another start time: the PID was reused.
+    _lock_as(store_path, pid=alive, boot_id=Holder.me().boot_id, proc_start="1")
+    with ResultStore(store_path) as store:
+        store.open_run(manifest())
+    # The same boot, PID and start time: that process holds it.
+    _lock_as(store_path, pid=alive, boot_id=Holder.me().boot_id, proc_start=process_start(alive))
+    with ResultStore(store_path) as store:
+        with pytest.raises(UsageError, match=rf"run r-1 is already being run on this machine by process {alive} .*"
+                                             r"`run --force-unlock` takes it over"):
+            store.open_run(manifest())
+
+
+def test_a_lock_without_a_verifiable_holder_honours_its_heartbeat(store_path):
+    """A lock written before holders had a boot id and start time: a live PID holds it only while
+    its heartbeat is fresh, so a PID reused after a reboot never blocks the run for good."""
+    import os
+    import time
+
+    from harness.store import LOCK_STALE_S
+
+    with ResultStore(store_path) as store:
+        store.open_run(manifest())
+    alive = os.getppid()
+    _lock_as(store_path, pid=alive, boot_id=None, proc_start=None, heartbeat_at=time.time())
+    with ResultStore(store_path) as store:
+        with pytest.raises(UsageError, match="is already being run on this machine"):
+            store.open_run(manifest())
+    _lock_as(store_path, heartbeat_at=time.time() - LOCK_STALE_S - 1)
+    with ResultStore(store_path) as store:
+        store.open_run(manifest())
+
+
+def test_force_unlock_takes_a_live_drivers_run_and_says_so_in_its_invocation(store_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
+        from harness.store import ResultStore
+        from tests.test_store import manifest
+        store = ResultStore({str(store_path)!r})
+        store.open_run(manifest())
+        print("holding", flush=True)
+        time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with ResultStore(store_path) as store:
+            with pytest.raises(UsageError, match="already being run on this machine"):
+                store.open_run(manifest())
+            mine = store.open_run(manifest(), force_unlock=True)
+            lock = store._db.execute("SELECT * FROM run_locks WHERE run_id='r-1'").fetchone()
+            assert lock["invocation"] == mine and lock["pid"] == __import__("os").getpid()
+            assert lock["boot_id"] and lock["proc_start"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _invocation_outcomes(store_path)[0] == "lock taken by --force-unlock"

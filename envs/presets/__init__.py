@@ -24,6 +24,10 @@ from harness.types import jsonable
 # the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A
 # preset naming another rule is refused by the schema rather than silently judged by this one.
 
+# A [simulator] entry the protocol's authors ran without pinning a version (RoboTwin's cuRobo and
+# toppra): named as part of their stack, never compared.
+UNPINNED = "unpinned"
+
 
 @dataclass(frozen=True)
 class RenderSpec:
@@ -64,15 +68,30 @@ class Preset:
     # A policy that composes cameras itself must compose them exactly so (checked before a run).
     image_layout: Mapping[str, Any] = field(default_factory=lambda: {"kind": "per_camera"})
     params: Mapping[str, Any] = field(default_factory=dict)  # benchmark-specific constants
-    # The simulator packages the protocol's authors ran, by distribution name (LIBERO numbers move
-    # with the MuJoCo version). Advice, not behaviour: left out of the hash; a run on another
-    # version is told so at its start and marked in reports.
+    # The simulator stack the protocol's authors ran, keyed as the benchmark records its versions
+    # (LIBERO: `mujoco`; RoboTwin: `robotwin_code`, `sapien`, ...; LIBERO numbers move with the MuJoCo
+    # version). Advice, not behaviour: left out of the hash; a run on another version is told so at
+    # its start and marked in reports. UNPINNED names a package without comparing it.
     simulator: Mapping[str, str] = field(default_factory=dict)
+    # What an official protocol becomes on another stack than `simulator`, said in place of "official
+    # protocol" in the run header and the report (RoboTwin on rlinf-robotwin-runtime: "same tasks,
+    # different seed sample and simulator build"). Empty: still "official protocol", with the warning.
+    # Advice like `simulator`: outside the hash.
+    other_stack_label: str = ""
 
     def simulator_differences(self, versions: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """(package, the protocol's version, this run's version) wherever they differ."""
         return [(pkg, want, str(versions.get(pkg, "not installed")))
-                for pkg, want in self.simulator.items() if str(versions.get(pkg)) != want]
+                for pkg, want in self.simulator.items() if want != UNPINNED and str(versions.get(pkg)) != want]
+
+    def protocol_kind(self, versions: Mapping[str, str]) -> str:
+        """What a run under this preset on the stack `versions` is, in a few words: 'official protocol',
+        'NOT an official protocol', or the preset's other_stack_label when it runs on another stack."""
+        if not self.official:
+            return "NOT an official protocol"
+        if self.other_stack_label and self.simulator_differences(versions):
+            return self.other_stack_label
+        return "official protocol"
 
     def max_steps_for(self, suite: str, task: str, limits_from: str = "") -> int:
         """The task's entry, else its suite's, else (a perturbed suite) the suite it perturbs, else
@@ -95,7 +114,7 @@ class Preset:
     def hash(self) -> str:
         """Content hash over everything that changes behaviour (the description and the simulator
         advice do not)."""
-        body = {k: v for k, v in self.content().items() if k not in ("description", "simulator")}
+        body = {k: v for k, v in self.content().items() if k not in ("description", "simulator", "other_stack_label")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -133,6 +152,7 @@ def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>", b
         image_layout=model.image_layout.model_dump(),
         params=dict(data.get("params", {})),
         simulator=dict(model.simulator),
+        other_stack_label=model.other_stack_label,
     )
 
 
@@ -209,9 +229,16 @@ def _builtin_raw() -> dict[str, dict[str, Any]]:
 def load_preset_file(path: str | Path) -> Preset:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"preset file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"preset file {path} is a directory; give a .toml file or a built-in preset's name") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"preset file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are "
+                         "UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"preset file {path} cannot be read ({exc.strerror or exc})") from None
     data = _read_toml(text, str(path))
     preset = preset_from_mapping(_resolve_extends(data, _builtin_raw(), str(path)), origin=str(path))
     builtin = builtin_presets().get(preset.name)
@@ -257,7 +284,7 @@ def describe_layout(layout: Mapping[str, Any]) -> str:
 
 def diff_presets(a: Preset, b: Preset) -> list[tuple[str, Any, Any]]:
     """Fields whose values differ, flattened to dotted paths (max_steps.libero_spatial, render.height)."""
-    skip = {"name", "description", "source", "official", "version", "simulator"}
+    skip = {"name", "description", "source", "official", "version", "simulator", "other_stack_label"}
 
     def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         if isinstance(value, dict):

@@ -110,6 +110,7 @@ class PresetModel(Strict):
         "or composed (key, height, width, tiles)")
     params: dict[Name, Any] = Field(default_factory=dict, description="a table the benchmark names")
     simulator: dict[Name, str] = Field(default_factory=dict, description="a table of package = version string")
+    other_stack_label: str = Field("", description="text: what a run on another stack than [simulator] is")
 
     @model_validator(mode="after")
     def _consistent(self) -> PresetModel:

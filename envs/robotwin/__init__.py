@@ -14,7 +14,7 @@ import yaml
 
 from envs.base import Env, SuiteInfo
 from envs.presets import Preset
-from envs.robotwin import backend, catalog, seeds, standin
+from envs.robotwin import backend, catalog, seeds, stack, standin
 from envs.robotwin.preset_rules import RULES
 from envs.robotwin.catalog import BENCHMARK
 from envs.versions import package_versions
@@ -70,17 +70,22 @@ class RoboTwinBenchmark:
             return OFFICIAL_HOME.copy()
 
     def check_available(self, preset: Preset) -> None:
-        """Runtime, then assets, then a Vulkan device: the first missing one, with the command to get it."""
+        """Runtime (or checkout), then assets, then what a checkout alone needs, then cuRobo, then a Vulkan
+        device: the first missing one, with the command to get it."""
         if preset.benchmark != BENCHMARK:
             raise MissingDependencyError(f"preset {preset.name} is for {preset.benchmark}, not {BENCHMARK}")
         found = backend.locate_backend()
+        embodiments = tuple(e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str))
         if preset.params.get("assets") == "standin":
-            standin.check(standin.default_dir(), preset.params)
+            root = standin.default_dir()
+            standin.check(root, preset.params)
         else:
             root = backend.official_assets_root(backend=found)
-            embodiments = tuple(e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str))
             needs_textures = any(s != "clean" for s in preset.settings)
             backend.check_official_assets(root, embodiments, needs_textures)
+        if found.kind == "checkout":
+            dirs = [found.embodiment_dir(root, e) for e in dict.fromkeys(embodiments)]
+            backend.check_checkout(found, root, dirs)
         if preset.params.get("planner") == "curobo":
             import importlib.util
 
@@ -92,17 +97,30 @@ class RoboTwinBenchmark:
                 )
         backend.check_render_device()
 
-    def versions(self) -> dict[str, str]:
-        out = package_versions([backend.RUNTIME_DIST, "sapien", "mplib", "numpy", "torch", "mani-skill"])
+    def versions(self, preset: Preset | None = None) -> dict[str, str]:
+        """The RoboTwin stack of a run under `preset`: code, SAPIEN, the planners, the asset snapshot
+        the preset uses, the renderer's kind, and the GPU and driver (the last two recorded, not part
+        of the run identity: harness.spec.HOST_FACTS)."""
+        out = package_versions([backend.RUNTIME_DIST, "sapien", "mplib", "toppra", "numpy", "torch", "mani-skill"])
+        out["curobo"], out["curobo_commit"] = stack.curobo_build()
         try:
             found = backend.locate_backend()
-            out["robotwin_code"] = f"{found.kind} {found.version}"
-            # Frames from Mesa's software rasterizer and from a GPU driver may differ; the kind is part of
-            # the run identity, the exact GPU model is not (runs on A100s and H100s stay one run).
-            device = backend.render_device_name()
-            out["vulkan"] = "software (llvmpipe)" if "llvmpipe" in device else ("none" if device.startswith("none") else "gpu")
         except MissingDependencyError:
             out["robotwin_code"] = "not installed"
+            return out
+        out["robotwin_code"] = f"{found.kind} {found.version}"
+        if preset is not None and preset.params.get("assets") == "standin":
+            out["assets"] = stack.standin_revision(standin.default_dir())
+        elif preset is not None:
+            try:
+                out["assets"] = stack.asset_revision(backend.official_assets_root(backend=found))
+            except MissingDependencyError:
+                out["assets"] = "not configured"
+        # Frames from Mesa's software rasterizer and from a GPU driver may differ; the kind is part of
+        # the run identity, the exact GPU model and driver are recorded beside it.
+        device = backend.render_device_name()
+        out["vulkan"] = "software (llvmpipe)" if "llvmpipe" in device else ("none" if device.startswith("none") else "gpu")
+        out.update(stack.gpu_facts(device))
         return out
 
     def make_env(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str]) -> Env:
@@ -113,10 +131,14 @@ class RoboTwinBenchmark:
     # -- preparation: expert-validated seeds (seeds.py) -----------------------------------------
     def expert_protocol(self, preset: Preset) -> str:
         """What the expert's verdicts are stored under: the preset's embodiment, planner, configs and
-        assets, and the installed RoboTwin code."""
+        assets, the installed RoboTwin code, SAPIEN and the planner's build (they change verdicts)."""
         if preset.hash not in self._protocols:
             found = backend.locate_backend()
-            self._protocols[preset.hash] = seeds.expert_protocol(preset, f"{found.kind} {found.version}")
+            installed = package_versions(["sapien", "mplib", "toppra"])
+            installed["curobo"], installed["curobo_commit"] = stack.curobo_build()
+            built = {"sapien": installed["sapien"],
+                     "planner": stack.planner_build(str(preset.params.get("planner", "curobo")), installed)}
+            self._protocols[preset.hash] = seeds.expert_protocol(preset, f"{found.kind} {found.version}", built)
         return self._protocols[preset.hash]
 
     def expert_check(self, preset: Preset, task: str, setting: str) -> seeds.ExpertCheck:

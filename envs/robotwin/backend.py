@@ -199,12 +199,14 @@ def _dist_version(dist: str) -> str:
 
 
 def _checkout_version(root: Path) -> str:
+    """The checkout's commit, abbreviated to 7 hex digits as RoboTwin's and the papers' references give it
+    (the Fast-WAM authors evaluated on bf44be5), so a run records `robotwin_code: checkout bf44be5`."""
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
-        return f"checkout {out.stdout.strip()}" if out.returncode == 0 and out.stdout.strip() else "checkout"
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return "checkout"
+        return "unknown commit"
+    sha = out.stdout.strip()
+    return sha[:7] if out.returncode == 0 and sha else "unknown commit"
 
 
 # -- assets ------------------------------------------------------------------------------------------
@@ -229,6 +231,44 @@ def check_official_assets(root: Path, embodiments: tuple[str, ...], settings_nee
         raise MissingDependencyError(
             f"RoboTwin's assets are incomplete at {root} (missing {', '.join(missing)}); {ASSETS_HINT}"
         )
+
+
+# -- a RoboTwin checkout (bf44be5, the Fast-WAM authors' commit) ------------------------------------
+# What a checkout needs beyond this project's `robotwin` extra: upstream's requirements (h5py, imported by
+# its task package at import time) and cuRobo, which envs/robot/robot.py imports at module level and
+# Robot.set_planner builds for every embodiment (the checkout has no mplib-only planner backend).
+CHECKOUT_IMPORTS = (
+    ("h5py", "pip install h5py (RoboTwin's script/requirements.txt)"),
+    ("curobo", "install NVIDIA cuRobo (CUDA) as RoboTwin's script/_install.sh does: git clone "
+               "https://github.com/NVlabs/curobo && pip install -e curobo --no-build-isolation"),
+)
+CUROBO_CONFIG_HINT = "run `python script/update_embodiment_config_path.py` in the directory holding assets/"
+
+
+def check_checkout(found: Backend, assets: Path, embodiment_dirs: list[Path], *,
+                   find_spec: Callable[[str], Any] | None = None, cwd: Path | None = None) -> None:
+    """What a checkout needs that the runtime does not: its imports, its working directory, the cuRobo
+    configs. Checked after the assets, before the render device."""
+    find_spec = find_spec or importlib.util.find_spec
+    cwd = (cwd or Path.cwd()).resolve()
+    for module, hint in CHECKOUT_IMPORTS:
+        if find_spec(module) is None:
+            raise MissingDependencyError(f"{module} (imported by the RoboTwin checkout at {found.root}) is not "
+                                         f"installed; {hint}")
+    # Upstream opens its assets relative to the working directory ("./assets/objects/...", some at import
+    # time): workers run where wam-eval was started.
+    if (cwd / "assets").resolve() != (assets / "assets").resolve():
+        raise MissingDependencyError(
+            f"the RoboTwin checkout at {found.root} opens its assets relative to the working directory, and "
+            f"{cwd} holds no assets/ of {assets}; run wam-eval from {assets}"
+        )
+    for directory in embodiment_dirs:
+        names = ("curobo.yml", "curobo_left.yml", "curobo_right.yml")
+        if not any((directory / n).is_file() for n in names):
+            raise MissingDependencyError(
+                f"the embodiment at {directory} has no cuRobo config ({' / '.join(names)}, written from "
+                f"curobo_tmp.yml with the assets' absolute path); {CUROBO_CONFIG_HINT}"
+            )
 
 
 # -- rendering ---------------------------------------------------------------------------------------

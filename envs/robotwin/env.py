@@ -143,35 +143,36 @@ class TaskFactory:
 
         return check
 
-    def expert_trajectory(self, task: str, setting: str, seed: int, *, every: int = 20) -> tuple[seeds.ExpertVerdict, np.ndarray]:
-        """Run the expert on `seed` and return its verdict and the joint-position targets it commanded
-        (the state vector RoboTwin reports: arm joints + normalised gripper per arm), one row every
-        `every` control steps plus the last: a trajectory a scripted policy can replay through step()."""
+    def expert_trajectory(self, task: str, setting: str, seed: int) -> tuple[seeds.ExpertVerdict, np.ndarray]:
+        """Run the expert on `seed` and return its verdict and the joint trajectory it executed, sampled
+        as RoboTwin's own data collection samples it: the joint state (arm drive targets + normalised
+        gripper per arm, what a RoboTwin policy is trained to output) at every frame the expert would
+        save (`_take_picture`: the start and end of each motion and every `save_freq` physics steps within
+        it; save_freq from the task config, 15 in demo_clean). A row equal to the one before is dropped:
+        it commands nothing (the end of one motion is the start of the next, and the first is the home
+        pose every episode starts from)."""
         obj = self.task_class(task)()
         rows: list[list[float]] = []
         try:
             with _quiet():
                 obj.setup_demo(now_ep_num=0, seed=seed, is_test=True, **self.args(task, setting))
             robot = obj.robot
-            calls = {"n": 0}
+            last = [robot.get_left_arm_jointState() + robot.get_right_arm_jointState()]
 
-            def record(fn):
-                def wrapped(*a, **k):
-                    out = fn(*a, **k)
-                    calls["n"] += 1
-                    if calls["n"] % every == 0:
-                        rows.append(robot.get_left_arm_jointState() + robot.get_right_arm_jointState())
-                    return out
-                return wrapped
+            def take_picture(*_args, **_kwargs) -> None:
+                row = robot.get_left_arm_jointState() + robot.get_right_arm_jointState()
+                if row != last[0]:
+                    rows.append(row)
+                    last[0] = row
 
-            robot.set_arm_joints = record(robot.set_arm_joints)
-            robot.set_gripper = record(robot.set_gripper)
+            obj._take_picture = take_picture  # upstream's frame hook; with save_data off it saves nothing
             with _quiet():
                 info = obj.play_once()
                 solved = bool(obj.plan_success and obj.check_success())
-            rows.append(robot.get_left_arm_jointState() + robot.get_right_arm_jointState())
+            take_picture()
             reason = "" if solved else ("plan failed" if not obj.plan_success else "check_success false")
-            return seeds.ExpertVerdict(solved, reason, dict((info or {}).get("info", {}))), np.asarray(rows, dtype=np.float64)
+            verdict = seeds.ExpertVerdict(solved, reason, dict((info or {}).get("info", {})))
+            return verdict, np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
         finally:
             _close(obj)
 
@@ -221,6 +222,7 @@ class RoboTwinEnv:
         self._factory = factory or TaskFactory(preset)
         self._obj = None
         self._episode_id = ""
+        self._seed: int | None = None
         self._step = 0
         self._resets = 0
         self._max_steps = preset.max_steps_for(task.suite, task.name)
@@ -255,6 +257,9 @@ class RoboTwinEnv:
             instruction=self._obj.get_instruction() or "",
             episode_id=self._episode_id,
             step=self._step,
+            # The episode's simulator seed: what an oracle that plans in the simulator (robotwin-expert)
+            # plans on. A learned policy has no use for it.
+            extras={"sim_seed": self._seed},
         )
         return obs, render_ms
 
@@ -286,6 +291,7 @@ class RoboTwinEnv:
         instruction = str(candidates[int(np.random.default_rng(seed).integers(len(candidates)))])
         self._obj.set_instruction(instruction=instruction)
         self._episode_id = key.id
+        self._seed = seed
         self._step = 0
         obs, render_ms = self._observe(render)
         total = (time.perf_counter() - t0) * 1000.0

@@ -37,11 +37,13 @@ NOT_LISTED = "not in the imported list"
 FORMAT = 2  # of the JSON files `wam-eval seeds export` writes
 
 
-def expert_protocol(preset: Preset, code_version: str) -> str:
+def expert_protocol(preset: Preset, code_version: str, build: Mapping[str, str] | None = None) -> str:
     """Digest of what decides whether the expert solves a seed: the embodiment, the planner, the
-    task configs, the assets, the RoboTwin code; not the renderer nor the episode count."""
+    task configs, the assets, the RoboTwin code, and the installed `build` ({"sapien": version,
+    "planner": the planner's build}: a changed simulator or planner accepts another seed list); not
+    the renderer nor the episode count."""
     params = preset.params
-    body = {
+    body: dict[str, Any] = {
         "embodiment": params.get("embodiment"),
         "planner": params.get("planner"),
         "assets": params.get("assets"),
@@ -49,6 +51,8 @@ def expert_protocol(preset: Preset, code_version: str) -> str:
         "standin": params.get("standin"),
         "code": code_version,
     }
+    if build:
+        body["build"] = dict(sorted(build.items()))
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

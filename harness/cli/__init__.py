@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from typing import Sequence
 
@@ -54,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WamEvalError as exc:
         print(f"wam-eval: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:
+        # A store damaged under a running command (a disk fault, a copy taken mid-write): the stored
+        # rows are the user's to recover, so say where, in one line, rather than a traceback.
+        store = getattr(args, "store", None)
+        where = f"the results store {store}" if store is not None else "a results store"
+        print(f"wam-eval: error: {where} cannot be read or written ({exc}); restore it from a copy, or try "
+              "`sqlite3 FILE .recover`", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

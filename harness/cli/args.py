@@ -6,7 +6,13 @@ import argparse
 
 
 def csv_list(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
+    """Comma-separated names. Given nothing but commas or spaces, it is an error, not "all": a
+    script whose variable came out empty must not quietly run the whole plan."""
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {value!r}; leave the flag out for "
+                                         "the default")
+    return names
 
 
 def key_value(value: str) -> tuple[str, str]:

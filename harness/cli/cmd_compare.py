@@ -40,12 +40,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     layout = layout_for(a.benchmark, a.rows + b.rows)
     comparisons = compare_runs(layout, a, b, alpha=args.alpha)
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
-    table = Table(title=f"B = {escape(b.name)} vs A = {escape(a.name)} (the reference){mark}", title_justify="left",
+    table = Table(title=escape(f"B = {b.name} vs A = {a.name} (the reference)") + mark, title_justify="left",
                   box=box.MINIMAL_HEAVY_HEAD)
-    # Cells wrap (at spaces, folding only a word longer than its column) so that the table fits 80
-    # columns in a log; the verdict and the pairing are never cut short.
-    # The numbers take what they need, the verdict the rest; which episodes each row compares is
-    # said under the table, one line per row, so that the table fits 80 columns in a log.
+    # The numbers take what they need, the verdict the rest (cells wrap, a verdict is never cut short);
+    # which episodes each row compares is said under the table, so that it fits 80 columns in a log.
     for col, ratio in (("column", None), ("A % (n)", None), ("B % (n)", None),
                        (f"B - A [{100 * (1 - args.alpha):g}% CI]", None), ("test, p", None), ("verdict", 1)):
         table.add_column(col, overflow="fold", ratio=ratio)
@@ -62,11 +60,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print("episodes compared:")
     for c in comparisons:
         console.print(f"  {c.label}: {escape(pairing_text(c))}")
-    console.print(f"A: preset {a.preset_label}   B: preset {b.preset_label}")
+    console.print(f"A: preset {escape(a.preset_label)}   B: preset {escape(b.preset_label)}", soft_wrap=True)
     if mismatch:
         console.print(
             f"[bold yellow]{PRESET_MISMATCH_MARK} PRESET MISMATCH[/]: the runs used different presets "
-            f"({a.preset_label} vs {b.preset_label}); compared only because --allow-preset-mismatch was given"
+            f"({escape(a.preset_label)} vs {escape(b.preset_label)}); compared only because "
+            "--allow-preset-mismatch was given"
         )
     for run_data in (a, b):
         if run_data.partial:

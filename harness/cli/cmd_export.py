@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_argument, load_runs, store_paths
 from harness.report.aggregate import open_store
@@ -25,5 +27,5 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     with open_store(found.store_path) as store:
         path = store.export(run_id, args.out)
     count = len(found.rows)
-    console.print(f"{count} episode(s) of {run_id} -> {path}", soft_wrap=True, highlight=False)
+    console.print(f"{count} episode(s) of {escape(run_id)} -> {escape(str(path))}", soft_wrap=True, highlight=False)
     return 0

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 continue  # --suite alone: list it from whichever benchmark has it
             suites = [find_suite(bench, args.suite)] if args.suite else list(bench.suites())
         except (MissingDependencyError, ImportError) as exc:
-            console.print(f"[bold]{name}[/]: unavailable here ({exc})")
+            console.print(f"[bold]{name}[/]: unavailable here ({escape(str(exc))})", soft_wrap=True)
             continue
         shown += 1
         default = resolve_preset(bench.default_preset)

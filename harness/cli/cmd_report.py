@@ -7,6 +7,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness.cli.console import make_console
 from harness.cli.stores import LATEST, add_store_argument, load_runs, store_paths
 from harness.errors import UsageError
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                       f"{r.run_id}")
     for r in report.partial:
         console.print(f"[yellow]partial run[/]: {r.run_id} ({len(r.planned) - r.missing}/{len(r.planned)} episodes)")
-    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, figures/)", soft_wrap=True)
+    console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, figures/)",
+                  soft_wrap=True)
     print(files.html.resolve())
     return 0

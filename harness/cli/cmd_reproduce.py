@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
+from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
 from harness.cli.console import make_console
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             table.name, help=f"the paper's {table.title} ({table.benchmark}): every suite, task, setting and episode")
         add_table_arguments(t)
         t.set_defaults(func=run, table=table.name)
+    cmd_robustness.register_target(targets)
 
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,7 +78,7 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))
     narrowed = bool(args.suite or args.tasks or args.episodes)
-    console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {preset.name}"
+    console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {escape(preset.name)}"
                   + (" - [yellow]narrowed: only part of the table runs[/]" if narrowed else " - the full protocol"))
     suites = ", ".join(spec.suites)
     console.print(f"[bold]plan[/] {len(keys)} episodes: suites {suites}; tasks {escape(spec.tasks or 'all')}; settings "
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         files = write_report(report, out)
     written = verdicts.write(files.folder)
     print_verdicts(console, verdicts)
-    console.print(f"report written to {files.folder}/ (report.html, report.md, tables.tex, {written.name})")
+    console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, "
+                  f"{written.name})", soft_wrap=True)
     print(files.html.resolve())
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
@@ -53,6 +54,10 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
                    "(not part of its identity: a later --label renames it); default: none, the run id is shown")
     p.add_argument("--rerun-errors", action="store_true",
                    help="run again the episodes stored with reason error (default: they count as done)")
+    p.add_argument("--force-unlock", action="store_true",
+                   help="take the run over although its lock says another driver runs it. Only when you are sure "
+                        "none does (a driver on a machine that is gone): a live one would run the missing "
+                        "episodes too, doing the work twice (each episode is still stored once); default: refuse")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
     p.add_argument("--video-dir", type=Path, help="where videos go (default: videos/<run> beside the store)")
@@ -121,8 +126,7 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
         raise UsageError(f"--workers must be 0 (in-process) or more, not {args.workers}")
     engine = engine_options(args)  # checks the engine flags before anything starts
     options = RunOptions(store=args.store, label=args.label, rerun_errors=args.rerun_errors, verbose=args.verbose,
-                         quiet=args.quiet,
-                         record=args.record, video_dir=args.video_dir)
+                         quiet=args.quiet, record=args.record, video_dir=args.video_dir, force_unlock=args.force_unlock)
     if args.workers == 0:
         if args.address:
             raise UsageError("--address joins a Ray cluster; it needs --workers above 0 (or left out)")
@@ -135,7 +139,15 @@ def run_options(args: argparse.Namespace, console: Console | None = None) -> Run
     return options
 
 
-def print_summary(console: Console, outcome, store_path: Path) -> None:
+# Exit codes of `run` (README "Exit codes"): 0 every episode stored without error, 2 bad input (nothing
+# ran), 3 the run went through but episodes ended in error (counted as failures; --rerun-errors retries
+# them), 130 interrupted; 1 is an unexpected failure (a traceback).
+EXIT_EPISODE_ERRORS = 3
+EXIT_INTERRUPTED = 130
+
+
+def print_summary(console: Console, outcome, store_path: Path) -> int:
+    """The per-suite table; returns how many of the run's stored episodes ended in error."""
     with ResultStore(store_path) as store:
         rates = suite_rates(outcome.planned, store.episode_rows(outcome.run_id))
     oracle = " (ORACLE: privileged simulator state)" if outcome.manifest.policy.get("privileged") else ""
@@ -162,11 +174,22 @@ def print_summary(console: Console, outcome, store_path: Path) -> None:
                       "this stack[/]", soft_wrap=True)
     videos = [r.extra["video"] for r in outcome.results if r.extra.get("video")]
     if videos:
-        console.print(f"{len(videos)} video(s) written, e.g. {videos[0]}")
+        console.print(f"{len(videos)} video(s) written, e.g. {escape(str(videos[0]))}", soft_wrap=True)
+    unwritten = [r for r in outcome.results if r.extra.get("video_error")]
+    if unwritten:  # said even with --quiet: the user asked for these videos
+        console.print(f"[yellow]{len(unwritten)} video(s) could not be written, e.g. {escape(unwritten[0].key.id)}: "
+                      f"{escape(str(unwritten[0].extra['video_error']))}[/]", soft_wrap=True)
+    errors = sum(r.errors for r in rates)
+    if errors:
+        console.print(f"[red]{errors} episode(s) ended in error[/] (counted as failures); exit code "
+                      f"{EXIT_EPISODE_ERRORS}. `--rerun-errors` runs them again", soft_wrap=True)
+    return errors
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     outcome = run_evaluation(build_spec(args), run_options(args, console), console=console, argv=["wam-eval", *argv])
-    print_summary(console, outcome, args.store)
-    return 130 if outcome.interrupted else 0
+    errors = print_summary(console, outcome, args.store)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_EPISODE_ERRORS if errors else 0

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from envs.presets import Preset, resolve_preset
 from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
@@ -70,9 +72,12 @@ def _robotwin_preset(name: str) -> Preset:
     return preset
 
 
-def _existing_store(path: Path) -> ResultStore:
-    if not path.is_file():
-        raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
+def _existing_store(path: Path, *, write: bool = False) -> ResultStore:
+    """The store the user named, never a new one; read-only unless the command writes (forget)."""
+    store = ResultStore.open_readonly(path)
+    if not write:
+        return store
+    store.close()
     return ResultStore(path)
 
 
@@ -91,10 +96,10 @@ def run_list(args: argparse.Namespace, argv: list[str]) -> int:
         groups = [g for g in store.verdict_groups(catalog.BENCHMARK, args.task) if protocol in (None, g["protocol"])]
         if not groups:
             what = f" for {args.task}" if args.task else ""
-            under = f" under {preset.name}'s expert protocol {protocol}" if preset else ""
-            console.print(f"no seed verdicts{what}{under} in {store.path}")
+            under = f" under {escape(preset.name)}'s expert protocol {protocol}" if preset else ""
+            console.print(f"no seed verdicts{escape(what)}{under} in {escape(str(store.path))}", soft_wrap=True)
             return 0
-        console.print(f"seed verdicts in {store.path}:", soft_wrap=True)
+        console.print(f"seed verdicts in {escape(str(store.path))}:", soft_wrap=True)
         rule = seeds.SeedRule.of(preset) if preset else None
         for g in groups:
             # One line per group, never wrapped: users grep this and copy protocols from it.
@@ -107,7 +112,7 @@ def run_list(args: argparse.Namespace, argv: list[str]) -> int:
                 shown = ", ".join(str(s) for s in found.seeds[:5]) + (", ..." if len(found.seeds) > 5 else "")
                 line += (f"  episodes of {preset.name}: {len(found.seeds)}/{preset.episodes_per_task} seeds from "
                          f"{rule.start}" + (f" ({shown})" if shown else ""))
-            console.print(line, soft_wrap=True)
+            console.print(escape(line), soft_wrap=True)
     return 0
 
 
@@ -123,7 +128,8 @@ def run_import(args: argparse.Namespace, argv: list[str]) -> int:
     for _, entry in lists:
         infos = sum(1 for s in entry.seeds if s in entry.infos)
         console.print(f"{entry.task}/{entry.setting}: {len(entry.seeds)} seed(s) from {entry.start_seed} "
-                      f"({infos} with the expert's episode info) -> expert protocol {protocol} in {args.store}")
+                      f"({infos} with the expert's episode info) -> expert protocol {protocol} in "
+                      f"{escape(str(args.store))}", soft_wrap=True)
     return 0
 
 
@@ -169,17 +175,18 @@ def run_forget(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     preset = _robotwin_preset(args.preset) if args.preset else None
     protocol = get_benchmark(catalog.BENCHMARK).expert_protocol(preset) if preset else None
-    with _existing_store(args.store) as store:
+    with _existing_store(args.store, write=True) as store:
         if not args.force:
             _refuse_under_stored_runs(store, task=args.task, protocol=protocol)
         forgotten = store.forget_error_verdicts(catalog.BENCHMARK, task=args.task, protocol=protocol)
     if not forgotten:
-        console.print(f"no error verdicts to forget in {args.store}")
+        console.print(f"no error verdicts to forget in {escape(str(args.store))}", soft_wrap=True)
         return 0
     groups: dict[tuple[str, str, str], list[int]] = {}
     for task, setting, proto, verdict in forgotten:
         groups.setdefault((task, setting, proto), []).append(verdict.candidate)
-    console.print(f"forgot {len(forgotten)} error verdict(s) in {args.store}; the next run checks these seeds again:",
+    console.print(f"forgot {len(forgotten)} error verdict(s) in {escape(str(args.store))}; the next run checks "
+                  "these seeds again:",
                   soft_wrap=True)
     for (task, setting, proto), candidates in groups.items():
         console.print(f"  {task}  {setting}  protocol {proto}  seeds {', '.join(map(str, candidates))}", soft_wrap=True)

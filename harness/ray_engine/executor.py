@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from harness.errors import UsageError, WamEvalError
 from harness.ray_engine.actors import SimWorker
@@ -212,7 +213,8 @@ class RayExecutor:
         try:
             self._wait_ready([fresh])
         except WamEvalError as exc:
-            self._console.print(f"[red]{slot.name} could not be replaced ({exc}); going on with fewer workers[/]",
+            self._console.print(f"[red]{slot.name} could not be replaced ({escape(str(exc))}); going on with fewer "
+                                "workers[/]",
                                 soft_wrap=True)
             return False
         fresh.actor.configure.remote(job_ref, self._info)
@@ -313,7 +315,7 @@ class RayExecutor:
         who, alive = self._after_failure(slot, reasons, reason, state.job_ref, replace=True)
         if attempt.number <= self._options.max_retries:
             self._console.print(
-                f"[yellow]{who} failed preparing {item.label or item.key} ({reasons[-1]}); retrying "
+                f"[yellow]{who} failed preparing {escape(item.label or item.key)} ({escape(reasons[-1])}); retrying "
                 f"on a fresh worker (attempt {attempt.number + 1} of {self._options.max_retries + 1})[/]",
                 highlight=False, soft_wrap=True,
             )
@@ -463,7 +465,7 @@ class RayExecutor:
         who, alive = self._after_failure(slot, reasons, reason, state.job_ref, replace=worker_died)
         if attempt.number <= self._options.max_retries:
             self._console.print(
-                f"[yellow]{who} failed on {attempt.key.id} ({reason}); retrying on "
+                f"[yellow]{who} failed on {escape(attempt.key.id)} ({escape(reason)}); retrying on "
                 f"{'a fresh worker' if worker_died else 'the same worker'} (attempt {attempt.number + 1} of "
                 f"{self._options.max_retries + 1})[/]",
                 highlight=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import os
 from dataclasses import dataclass
 
@@ -43,7 +44,10 @@ class RayEngineOptions:
             raise UsageError(f"--batch-wait-ms must not be negative, not {self.batch_wait_ms}")
         if self.max_retries < 0:
             raise UsageError(f"--max-retries must not be negative, not {self.max_retries}")
-        if self.episode_timeout_s is not None and self.episode_timeout_s <= 0:
+        if not math.isfinite(self.batch_wait_ms):
+            raise UsageError(f"--batch-wait-ms must be a finite number of milliseconds, not {self.batch_wait_ms}")
+        timeout = self.episode_timeout_s
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise UsageError(f"--episode-timeout must be positive seconds (0 on the command line: no limit), not "
                              f"{self.episode_timeout_s}")
 

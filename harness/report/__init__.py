@@ -7,6 +7,7 @@ Data flow: store -> RunData (aggregate) -> Report (model: tables' numbers, compa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,9 +35,18 @@ class ReportFiles:
     figures: tuple[Path, ...]
 
 
+FOLDER_NAME_MAX = 120  # characters: far below any file system's 255 bytes, readable in a listing
+
+
 def default_out_dir(runs: Sequence[RunData], root: Path = Path("reports")) -> Path:
-    name = "+".join(r.run_id for r in runs)
-    return root / re.sub(r"[^A-Za-z0-9_.+-]+", "-", name)[:180]
+    """reports/<run ids joined by +>; a name too long to keep whole is cut and given a hash of the
+    full name, so that two long sets of runs never share (and overwrite) one folder."""
+    full = "+".join(r.run_id for r in runs)
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", full)
+    if len(name) > FOLDER_NAME_MAX or name != full:
+        digest = hashlib.sha256(full.encode()).hexdigest()[:10]
+        name = f"{name[:FOLDER_NAME_MAX - len(digest) - 1]}-{digest}"
+    return root / name
 
 
 def _place_videos(report: Report, folder: Path) -> None:

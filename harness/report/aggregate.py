@@ -76,11 +76,9 @@ class RunData:
 
 
 def open_store(path: str | Path) -> ResultStore:
-    """The store, refusing to create an empty one where the user mistyped a path."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no results store at {path}; give the file `wam-eval run` wrote with --store")
-    return ResultStore(path)
+    """The store for reading (report, compare, export, runs): read-only, so that a reader never
+    creates a store where the user mistyped a path, nor changes a file that is not one."""
+    return ResultStore.open_readonly(path)
 
 
 def load_run(store: ResultStore, run_id: str) -> RunData:

@@ -136,7 +136,12 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             continue  # stored under an older schema: the report still shows its rows, without this note
         differs = [f"{pkg} {have} (the protocol's {want})"
                    for pkg, want, have in stored.simulator_differences(run.manifest.versions)]
-        if differs:
+        if differs and stored.official and stored.other_stack_label:
+            notes.append(
+                f"{run.run_id}: {stored.other_stack_label} (not the official protocol): simulated with "
+                f"{', '.join(differs)}."
+            )
+        elif differs:
             notes.append(
                 f"{run.run_id}: simulated with {', '.join(differs)}; {run.manifest.preset_name}'s authors ran the "
                 "protocol's version, and LIBERO success rates move with MuJoCo's."
@@ -399,7 +404,7 @@ def manifest_table(run: RunData, *, include_paths: bool = False) -> Table:
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
-            f" ({'official protocol' if m.preset.get('official') else 'NOT an official protocol'})",
+            f" ({preset_from_mapping(m.preset, origin=m.run_id).protocol_kind(m.versions)})",
         ),
         ("Preset source", shown(str(m.preset.get("source", "")))),
         ("Versions", ", ".join(f"{k} {v}" for k, v in m.versions.items())),

@@ -18,11 +18,13 @@ Behaviour comes from the preset's `[params.scripted]` table:
   unstable_on = [SEED, ...]   setup_demo raises the scene-unstable error on these seeds: a final rejection
   once = true       a seed the log shows checked already raises outside the expert, so a test of
                     "checked once" fails at once instead of looping
+The stack versions() reports comes from the JSON file $WAM_EVAL_TEST_VERSIONS (default {"robotwin_code": "scripted"}).
 Episodes: an even seed succeeds at the second step, an odd one runs to the step limit.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -37,6 +39,9 @@ from envs.robotwin import RoboTwinBenchmark, catalog, seeds
 from harness.types import EpisodeKey, Observation, TaskInfo
 
 
+VERSIONS_ENV = "WAM_EVAL_TEST_VERSIONS"
+
+
 class UnStableError(Exception):
     """Stands in for RoboTwin's envs.utils.create_actor.UnStableError."""
 
@@ -49,8 +54,12 @@ class ScriptedRoboTwin(RoboTwinBenchmark):
     def check_available(self, preset: Preset) -> None:
         pass  # nothing native to check
 
-    def versions(self) -> dict[str, str]:
-        return {"robotwin_code": "scripted"}
+    def versions(self, preset: Preset | None = None) -> dict[str, str]:
+        """The stack in the JSON file $WAM_EVAL_TEST_VERSIONS names (a test's stand-in for what the real
+        benchmark reads from the installed packages; outside the preset, so a test can change the stack
+        and keep the protocol), else a scripted one."""
+        path = os.environ.get(VERSIONS_ENV)
+        return {str(k): str(v) for k, v in json.loads(Path(path).read_text()).items()} if path else {"robotwin_code": "scripted"}
 
     def expert_protocol(self, preset: Preset) -> str:
         return seeds.expert_protocol(preset, f"scripted solves {_opts(preset).get('solves', 3)}")

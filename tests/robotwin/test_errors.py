@@ -46,6 +46,17 @@ def fake_checkout(root: Path) -> Path:
     return root
 
 
+def checkout_with_assets(root: Path) -> Path:
+    """A checkout with the official assets' directories in it and its embodiment table."""
+    fake_checkout(root)
+    (root / "task_config").mkdir()
+    (root / "task_config" / "_embodiment_config.yml").write_text(
+        "aloha-agilex:\n  file_path: ./assets/embodiments/aloha-agilex\n")
+    for sub in ("objects", "embodiments/aloha-agilex", "background_texture"):
+        (root / "assets" / sub).mkdir(parents=True)
+    return root
+
+
 @pytest.fixture
 def probes(monkeypatch):
     """Replaces the Vulkan probe with one that fails, and counts its calls."""
@@ -131,10 +142,9 @@ def test_a_checkout_without_sapien_or_mplib_names_the_package(tmp_path, missing,
 
 def test_check_available_with_a_checkout_but_no_sapien_is_not_a_vulkan_error(tmp_path, monkeypatch, probes):
     """Without SAPIEN the render probe would fail on its import and blame the Vulkan driver."""
-    root = fake_checkout(tmp_path / "RoboTwin")
-    (root / "assets" / "objects").mkdir(parents=True)
-    (root / "assets" / "embodiments" / "aloha-agilex").mkdir(parents=True)
-    (root / "assets" / "background_texture").mkdir(parents=True)
+    root = checkout_with_assets(tmp_path / "RoboTwin")
+    (root / "assets" / "embodiments" / "aloha-agilex" / "curobo.yml").write_text("robot_cfg: {}\n")
+    monkeypatch.chdir(root)  # a checkout opens its assets relative to the working directory
     monkeypatch.setenv("ROBOTWIN_ROOT", str(root))
     for var in ("ROBOTWIN_ASSETS", "ROBOTWIN_ASSETS_ROOT"):
         monkeypatch.delenv(var, raising=False)
@@ -145,7 +155,7 @@ def test_check_available_with_a_checkout_but_no_sapien_is_not_a_vulkan_error(tmp
     assert text.startswith("sapien==3.0.3 (needed by the RoboTwin checkout") and "Vulkan" not in text
     assert probes == [], "the render probe did not run"
     # With SAPIEN there, the same checkout gets as far as the device.
-    monkeypatch.setattr(importlib.util, "find_spec", hide(present=("sapien", "mplib", "curobo")))
+    monkeypatch.setattr(importlib.util, "find_spec", hide(present=("sapien", "mplib", "curobo", "h5py")))
     with pytest.raises(MissingDependencyError, match="SAPIEN cannot open a Vulkan rendering device"):
         get_benchmark("robotwin").check_available(builtin_presets()["robotwin2-official"])
     assert len(probes) == 1
@@ -280,3 +290,38 @@ def test_standin_build_from_panda_files(tmp_path):
     standin.build(root, other, panda_dir=panda)  # rebuilt in place
     standin.check(root, other)
     assert len(list(tmp_path.iterdir())) == 2, "no staging directories left behind"
+
+
+def test_a_checkout_names_what_it_alone_needs_in_order_before_the_render_device(tmp_path, monkeypatch, probes):
+    """bf44be5 (the Fast-WAM authors' commit) imports h5py and cuRobo whatever the planner, opens its
+    assets relative to the working directory, and reads the cuRobo configs that upstream's
+    script/update_embodiment_config_path.py writes: each is named, in that order, before any Vulkan probe."""
+    root = checkout_with_assets(tmp_path / "RoboTwin")
+    for var in ("ROBOTWIN_ASSETS", "ROBOTWIN_ASSETS_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ROBOTWIN_ROOT", str(root))
+    monkeypatch.setattr(envs_package(), "__path__", list(envs_package().__path__))
+    bench, official = get_benchmark("robotwin"), builtin_presets()["robotwin2-official"]
+
+    def first_missing(*hidden) -> str:
+        monkeypatch.setattr(importlib.util, "find_spec", hide(*hidden, present=("sapien", "mplib", "h5py", "curobo")))
+        with pytest.raises(MissingDependencyError) as exc:
+            bench.check_available(official)
+        return one_line(exc)
+
+    assert first_missing("h5py", "curobo").startswith(f"h5py (imported by the RoboTwin checkout at {root}) is not installed")
+    assert "cuRobo" in first_missing("curobo") and "_install.sh" in first_missing("curobo")
+    monkeypatch.chdir(tmp_path)
+    assert f"opens its assets relative to the working directory, and {tmp_path} holds no assets/" in first_missing()
+    monkeypatch.chdir(root)
+    message = first_missing()
+    assert "has no cuRobo config (curobo.yml" in message and "update_embodiment_config_path.py" in message
+    (root / "assets" / "embodiments" / "aloha-agilex" / "curobo.yml").write_text("robot_cfg: {}\n")
+    assert probes == []
+    assert first_missing().startswith("SAPIEN cannot open a Vulkan rendering device")
+
+
+def envs_package():
+    import envs
+
+    return envs

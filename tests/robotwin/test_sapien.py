@@ -25,6 +25,7 @@ from harness.errors import MissingDependencyError
 from harness.ray_engine import RayEngineOptions, ray_executor_factory
 from harness.spec import EvalSpec
 from harness.store import ResultStore
+from harness.summary import suite_rates
 from harness.types import EpisodeKey
 
 pytestmark = pytest.mark.sapien
@@ -176,35 +177,63 @@ def test_frames_and_state_of_a_step(prepared, preset, task_info):
         env.close()
 
 
-def test_expert_replay_on_the_stored_seed_succeeds_through_the_engine(prepared, preset, tmp_path, monkeypatch):
-    """A policy episode through the driver, the Ray engine and the store, on the seed validated
-    before: the expert's own joint targets, replayed as actions, solve the task (success read back
-    from the store). Nothing is validated again."""
+def test_the_robotwin_expert_oracle_succeeds_on_the_stored_seeds_through_the_engine(prepared, preset):
+    """`--policy robotwin-expert` on the two seeds validated before, through the driver, two Ray workers
+    and the store: each worker plans the expert on its episode's seed and replays the plan as joint-position
+    actions; both episodes succeed and are counted as successes; nothing is validated again."""
     store, _, verdicts, episodes, _ = prepared
-    seed = episodes[0]["seed"]
-    verdict, traj = TaskFactory(preset).expert_trajectory(TASK, "clean", seed, every=25)
-    assert verdict.solved and traj.shape[1] == 16
-    np.save(tmp_path / "traj.npy", traj)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     t0 = time.perf_counter()
     outcome = run_evaluation(
-        EvalSpec(benchmark="robotwin", policy="tests.robotwin.replay_policy:ReplayPolicy", preset="robotwin2-primitives",
-                 tasks=TASK, episodes=1,
-                 policy_options={"trajectory": str(tmp_path / "traj.npy"), "horizon": "8", "cameras": "head_camera"}),
+        EvalSpec(benchmark="robotwin", policy="robotwin-expert", preset="robotwin2-primitives", tasks=TASK, episodes=2),
         RunOptions(store=store, quiet=True, executor_factory=_ray(2)),
     )
     seconds = time.perf_counter() - t0
     assert outcome.prepared_items == 0
     with ResultStore(store) as db:
-        (row,) = db.episode_rows(outcome.run_id)
+        rows = db.episode_rows(outcome.run_id)
+        manifest = db.get_run(outcome.run_id)
         assert db.verdicts("robotwin", TASK, "clean", get_benchmark("robotwin").expert_protocol(preset)) == verdicts
-    assert row["error"] is None, row["error"]
-    assert row["success"] and row["end_reason"] == "success", row
-    assert row["seed"] == seed and row["steps"] <= len(traj) and row["worker"].startswith("worker-")
-    assert row["instruction"] and row["extra"]["instruction"] == row["instruction"]
-    assert row["render_ms"] > 0 and row["policy_calls"] == -(-row["steps"] // 8)
-    print(f"replay episode on Ray: {row['steps']} steps, {seconds:.1f} s (Ray start included), "
-          f"render {row['render_ms'] / 1000:.1f} s")
+    assert manifest.policy["privileged"] is True and manifest.policy["cameras"] == []
+    assert [r["seed"] for r in rows] == [r["seed"] for r in episodes]
+    for row in rows:
+        assert row["error"] is None, row["error"]
+        assert row["success"] and row["end_reason"] == "success", row
+        assert row["steps"] < preset.max_steps_for("primitives", TASK) and row["render_ms"] == 0.0, "no frame read"
+        assert row["policy_calls"] == -(-row["steps"] // 16)
+        assert row["extra"]["calls"][0]["expert_plan_ms"] > 0 and "expert_plan_ms" not in row["extra"]["calls"][1]
+    (rate,) = suite_rates(outcome.planned, rows)
+    assert (rate.successes, rate.n, rate.errors) == (2, 2, 0)
+    print(f"robotwin-expert on Ray: steps {[r['steps'] for r in rows]}, {seconds:.1f} s (Ray start included)")
+
+
+def test_the_oracle_episode_ends_at_the_step_its_actions_first_succeed(prepared, preset, task_info, workdir,
+                                                                     monkeypatch):
+    """The oracle's episode through the engine (in-process here, so that the expert's plan can be fixed:
+    its RRT planner is not seeded) and the same actions in a bare loop over the env end at the same step,
+    the first at which check_success holds; the episode is stored as a success at that step."""
+    store, _, _, episodes, _ = prepared
+    key = EpisodeKey("robotwin", "primitives", TASK, "clean", 0)
+    verdict, trajectory = TaskFactory(preset).expert_trajectory(TASK, "clean", episodes[0]["seed"])
+    assert verdict.solved and trajectory.shape[1] == 16
+    monkeypatch.setattr(TaskFactory, "expert_trajectory", lambda self, task, setting, seed: (verdict, trajectory))
+    with ResultStore(store) as db:
+        params = get_benchmark("robotwin").episode_params([key], preset, db).params[key.id]
+    env = RoboTwinEnv(task_info, preset, cameras=())
+    try:
+        env.reset(key, render=False, params=params)
+        first = next(i + 1 for i, action in enumerate(trajectory) if env.step(action, render=False).success)
+    finally:
+        env.close()
+    oracle = workdir / "oracle.toml"  # the stand-in under another name: another run, the same seeds
+    oracle.write_text('name = "test-robotwin-oracle"\nextends = "robotwin2-primitives"\nversion = 1\n')
+    outcome = run_evaluation(
+        EvalSpec(benchmark="robotwin", policy="robotwin-expert", preset=str(oracle), tasks=TASK, episodes=1),
+        RunOptions(store=store, quiet=True),
+    )
+    assert outcome.prepared_items == 0
+    with ResultStore(store) as db:
+        (row,) = db.episode_rows(outcome.run_id)
+    assert row["success"] and row["end_reason"] == "success" and row["steps"] == first <= len(trajectory), (row, first)
 
 
 def test_seed_lists_export_import_and_list_through_the_cli(prepared, tmp_path, capsys):
