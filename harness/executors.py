@@ -36,6 +36,14 @@ class InProcessExecutor:
     def __init__(self, policy_ref: str, ctx: PolicyContext):
         self._policy: Policy = make_policy(policy_ref, ctx)
         self._info = self._policy.info()
+        self._owned = True
+
+    @classmethod
+    def of(cls, policy: Policy) -> "InProcessExecutor":
+        """Around a policy object the caller built (wam_eval.evaluate): used, never closed."""
+        executor = cls.__new__(cls)
+        executor._policy, executor._info, executor._owned = policy, policy.info(), False
+        return executor
 
     def policy_info(self) -> PolicyInfo:
         return self._info
@@ -69,6 +77,8 @@ class InProcessExecutor:
             runner.close()
 
     def close(self) -> None:
+        if not self._owned:
+            return
         close = getattr(self._policy, "close", None)
         if callable(close):
             close()

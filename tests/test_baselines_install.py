@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "harness", "envs", "policies", "results/baselines")
+SOURCES = ("pyproject.toml", "README.md", "harness", "envs", "policies", "wam_eval", "results/baselines")
 
 PROBE = """
 import json, harness.report.baselines as b

@@ -13,7 +13,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 def modules() -> list[str]:
     out = []
-    for package in ("harness", "envs", "policies"):
+    for package in ("harness", "envs", "policies", "wam_eval"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if path.name in ("__init__.py", "__main__.py") or "__pycache__" in path.parts:
                 continue
@@ -24,7 +24,7 @@ def modules() -> list[str]:
 def packages() -> list[str]:
     return sorted(
         p.parent.relative_to(ROOT).as_posix() + "/"
-        for package in ("harness", "envs", "policies")
+        for package in ("harness", "envs", "policies", "wam_eval")
         for p in (ROOT / package).rglob("__init__.py")
         if "__pycache__" not in p.parts
     )

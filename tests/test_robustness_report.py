@@ -94,6 +94,8 @@ def test_report_files_say_which_test_each_cell_got(hand_built, tmp_path):
     assert "paired: exact McNemar on 20 episodes" in lan and "+25.0" in lan
     assert "unpaired: Fisher's exact test" in milk and "+50.0" in milk
     assert "no golden-state drift check" in md
+    env = next(line for line in md.splitlines() if "| libero_goal_env |" in line).split("|")
+    assert env[9].strip() == "cannot run here: every task: no BDDL file" and env[10].strip() == "-"  # test, p
     data = json.loads(files.json.read_text())
     assert data["rows"][0]["cells"]["lan"]["drop"]["pairing"] == PAIRED
     assert files.figure.read_bytes().startswith(b"\x89PNG")
@@ -187,8 +189,11 @@ def test_reproduce_robustness_on_real_libero_stores_reports_and_draws(tmp_path, 
     assert table[0][:3] == ["base suite", "perturbation", "suite"]
     assert [r[1] for r in table[1:]] == ["Original", "Language", "Object", "Position", "Task", "Environment"]
     assert "paired: exact McNemar" in table[2][8]
-    published = tables_of(dom.stdout)["published"]
-    assert any(r[0] == "Pi0.5" for r in published)
+    assert table[4][1] == "Position" and table[4][10] == "0-38% (7 models)"  # Position beside LIBERO-PRO's: Pi0.5 0.38 ... UniVLA 0.1
+    published = tables_of(dom.stdout)["published-libero_goal"]
+    assert published[0] == ["method", "Original", "Language", "Object", "Position", "Task", "Environment"]
+    pi05 = next(r for r in published if r[0] == "Pi0.5")
+    assert pi05[1] == "97% (b)" and pi05[4] == "38% (a)"  # (a) the leaderboard, (b) the motivation table
     shot = tmp_path / "shot.png"
     done = browse(out / "robustness.html", tmp_path / "profile-shot", "--window-size=1400,1800", f"--screenshot={shot}")
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]

@@ -9,6 +9,7 @@ generic model stays free of LIBERO or RoboTwin facts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -167,7 +168,7 @@ def check_rules(model: PresetModel, origin: str, rules: PresetRules) -> None:
         if schema is None:
             if table:
                 raise refuse(f"{where}: {model.benchmark} reads no [{where}] table; remove "
-                             f"{', '.join(sorted(table))}")
+                             f"{', '.join(repr(k) for k in sorted(table))}")
             continue
         try:
             schema.model_validate(dict(table))
@@ -208,9 +209,14 @@ def describe_error(exc: ValidationError, model: type[BaseModel]) -> str:
 
 
 def _path(loc: list[Any]) -> str:
+    """A dotted path; a key that is not a plain name is quoted, so that the line stays one line."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = str(part) if re.fullmatch(r"[A-Za-z0-9_+@-]+", str(part)) else repr(str(part))
+        out += f".{name}" if out else name
     return out or "(the preset)"
 
 

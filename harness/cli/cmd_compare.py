@@ -11,10 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.console import make_console
-from harness.cli.stores import add_store_argument, load_runs, store_paths
-from harness.report.compare import check_presets, compare_runs
+from harness.cli.stores import add_store_argument, store_paths
 from harness.report.format import PRESET_MISMATCH_MARK, comparison_words, p_text, pairing_text
-from harness.report.layout import layout_for
+from wam_eval import compare
 
 VERDICT_STYLE = {"better": "bold green", "worse": "bold red"}
 
@@ -35,10 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    a, b = load_runs(store_paths(args), [args.run_a, args.run_b])
-    mismatch = check_presets([a, b], allow=args.allow_preset_mismatch)
-    layout = layout_for(a.benchmark, a.rows + b.rows)
-    comparisons = compare_runs(layout, a, b, alpha=args.alpha)
+    result = compare(args.run_a, args.run_b, store=store_paths(args), alpha=args.alpha,
+                     allow_preset_mismatch=args.allow_preset_mismatch)
+    a, b, comparisons, mismatch = result.a, result.b, result.comparisons, result.preset_mismatch
     mark = f" {PRESET_MISMATCH_MARK}" if mismatch else ""
     table = Table(title=escape(f"B = {b.name} vs A = {a.name} (the reference)") + mark, title_justify="left",
                   box=box.MINIMAL_HEAVY_HEAD)

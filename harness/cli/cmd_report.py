@@ -4,19 +4,15 @@ markdown, LaTeX and one self-contained HTML file under reports/<run>/."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from rich.markup import escape
 
 from harness.cli.console import make_console
-from harness.cli.stores import LATEST, add_store_argument, load_runs, store_paths
+from harness.cli.stores import LATEST, add_store_argument, store_paths
 from harness.errors import UsageError
-from harness.report import default_out_dir, write_report
-from harness.report.aggregate import RunData
-from harness.report.baselines import baseline_dirs, load_baselines
-from harness.report.model import build_report
 from harness.report.write_latex import INTERVAL_STYLES, LatexOptions
+from wam_eval import report as write
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,42 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def pick_run(runs: list[RunData], names: list[str], ref: str, flag: str) -> RunData:
-    """The run among those given that `ref` names: as it was given, by its id or a unique prefix."""
-    if ref in names:
-        return runs[names.index(ref)]
-    found = [r for r in runs if r.run_id == ref] or [r for r in runs if r.run_id.startswith(ref)]
-    if len(found) != 1:
-        what = "names none" if not found else "is ambiguous"
-        raise UsageError(f"{flag} {ref!r} {what} of the runs given ({', '.join(r.run_id for r in runs)})")
-    return found[0]
-
-
-def apply_labels(runs: list[RunData], names: list[str], labels: list[str]) -> list[RunData]:
-    renamed = {}
-    for item in labels:
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """`--label RUN=NAME` items as {RUN: NAME}."""
+    labels = {}
+    for item in items:
         ref, sep, label = item.partition("=")
-        label = label.strip()
-        if not sep or not ref or not label or "\n" in label:
+        if not sep or not ref or not label.strip() or "\n" in label:
             raise UsageError(f"--label {item!r} is not RUN=NAME")
-        renamed[pick_run(runs, names, ref, "--label").run_id] = label
-    return [dataclasses.replace(r, label=renamed.get(r.run_id, r.label)) for r in runs]
+        labels[ref] = label.strip()
+    return labels
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    if not 0.0 < args.alpha < 1.0:
-        raise UsageError(f"--alpha must be between 0 and 1, not {args.alpha}")
-    runs = apply_labels(load_runs(store_paths(args), args.runs), args.runs, args.label)
-    baseline = pick_run(runs, args.runs, args.baseline, "--baseline").run_id if args.baseline else None
-    baselines = load_baselines(baseline_dirs(args.baselines))
-    out = args.out or default_out_dir(runs)
+    labels = parse_labels(args.label)
     with console.status("drawing figures and writing the report"):
-        report = build_report(
-            runs, baselines, out_dir=out.resolve(), allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha,
-            baseline=baseline, include_paths=args.include_paths,
-        )
-        files = write_report(report, out, latex=LatexOptions(args.latex_intervals, args.latex_resize))
+        written = write(args.runs, store=store_paths(args), out=args.out, baselines=args.baselines,
+                        allow_preset_mismatch=args.allow_preset_mismatch, alpha=args.alpha, labels=labels,
+                        baseline=args.baseline, include_paths=args.include_paths,
+                        latex=LatexOptions(args.latex_intervals, args.latex_resize))
+    report, files = written.report, written.files
     for r in report.untrained:
         console.print(f"[bold red]untrained weights[/]: {r.run_id}")
     for r in report.oracles:

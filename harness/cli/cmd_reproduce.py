@@ -15,9 +15,16 @@ from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
 from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
-from harness.cli.cmd_run import add_execution_arguments, add_policy_arguments, print_summary, run_options
+from harness.cli.cmd_run import (
+    EXIT_EPISODE_ERRORS,
+    EXIT_INTERRUPTED,
+    add_execution_arguments,
+    add_policy_arguments,
+    evaluate_args,
+    print_summary,
+)
 from harness.cli.console import make_console
-from harness.driver import choose_preset, run_evaluation
+from harness.driver import choose_preset
 from harness.errors import UsageError
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import load_run
@@ -117,14 +124,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     spec = table_spec(table, policy=args.policy, checkpoint=args.checkpoint, device=args.device,
                       policy_options=dict(args.policy_option), seed=args.seed, suites=tuple(args.suite),
                       tasks=args.tasks, episodes=args.episodes)
-    options = run_options(args, console)
     baselines = load_baselines(baseline_dirs(args.baselines))
     paper = paper_row(baselines, table, args.against or paper_method(spec))
     print_plan(console, table, spec, args, paper)
-    outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
-    print_summary(console, outcome, args.store)
+    outcome = evaluate_args(args, spec, console, argv).outcome
+    errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     with ResultStore(args.store) as store:
         data = load_run(store, outcome.run_id)
     preset = preset_from_mapping(outcome.manifest.preset, origin=outcome.run_id)
@@ -148,4 +154,4 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(f"report written to {escape(str(files.folder))}/ (report.html, report.md, tables.tex, "
                   f"{written.name})", soft_wrap=True)
     print(files.html.resolve())
-    return 0
+    return EXIT_EPISODE_ERRORS if errors else 0  # as `run`: error rows count as failures

@@ -19,11 +19,11 @@ from harness.cli.cmd_run import (
     EXIT_INTERRUPTED,
     add_execution_arguments,
     add_policy_arguments,
+    evaluate_args,
     print_summary,
-    run_options,
 )
 from harness.cli.console import make_console
-from harness.driver import choose_preset, run_evaluation
+from harness.driver import choose_preset
 from harness.errors import UsageError
 from harness.report import default_out_dir
 from harness.report.aggregate import load_run
@@ -102,9 +102,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     spec = EvalSpec(benchmark="libero", policy=args.policy, preset=robustness_preset(args.policy, args.preset),
                     suites=plan.runnable, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
                     checkpoint=args.checkpoint, device=args.device, policy_options=dict(args.policy_option))
-    options = run_options(args, console)
     print_plan(console, plan, spec, args)
-    outcome = run_evaluation(spec, options, console=console, argv=["wam-eval", *argv])
+    outcome = evaluate_args(args, spec, console, argv).outcome
     errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
         return EXIT_INTERRUPTED

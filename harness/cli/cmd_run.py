@@ -12,13 +12,14 @@ from rich.table import Table
 from envs.registry import BENCHMARKS
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE, RunOptions, run_evaluation
+from harness.driver import DEFAULT_STORE
 from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec
 from harness.store import ResultStore
 from harness.summary import suite_rates
+from wam_eval import Evaluation, evaluate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,22 +122,25 @@ def engine_options(args: argparse.Namespace) -> RayEngineOptions:
     )
 
 
-def run_options(args: argparse.Namespace, console: Console | None = None) -> RunOptions:
+def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, argv: list[str]) -> Evaluation:
+    """Run `spec` through wam_eval.evaluate with the command line's store, recording and engine flags
+    (`run` and `reproduce`)."""
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be 0 (in-process) or more, not {args.workers}")
     engine = engine_options(args)  # checks the engine flags before anything starts
-    options = RunOptions(store=args.store, label=args.label, rerun_errors=args.rerun_errors, verbose=args.verbose,
-                         quiet=args.quiet, record=args.record, video_dir=args.video_dir, force_unlock=args.force_unlock)
     if args.workers == 0:
         if args.address:
             raise UsageError("--address joins a Ray cluster; it needs --workers above 0 (or left out)")
         if args.policy_placement == "shared":
             raise UsageError("--policy-placement shared needs Ray workers; with --workers 0 the policy runs in-process")
-        return options  # in-process
-    from harness.ray_engine import ray_executor_factory
-
-    options.executor_factory = ray_executor_factory(engine, console=console)
-    return options
+    return evaluate(
+        spec.policy, benchmark=spec.benchmark, suites=spec.suites, tasks=spec.tasks, settings=spec.settings,
+        episodes=spec.episodes, preset=spec.preset, checkpoint=spec.checkpoint, options=spec.policy_options,
+        seed=spec.seed, device=spec.device, store=args.store, workers=args.workers, engine=engine,
+        rerun_errors=args.rerun_errors, record=args.record, video_dir=args.video_dir, verbose=args.verbose,
+        quiet=args.quiet, force_unlock=args.force_unlock, label=args.label, console=console,
+        argv=["wam-eval", *argv],
+    )
 
 
 # Exit codes of `run` (README "Exit codes"): 0 every episode stored without error, 2 bad input (nothing
@@ -188,7 +192,7 @@ def print_summary(console: Console, outcome, store_path: Path) -> int:
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
-    outcome = run_evaluation(build_spec(args), run_options(args, console), console=console, argv=["wam-eval", *argv])
+    outcome = evaluate_args(args, build_spec(args), console, argv).outcome
     errors = print_summary(console, outcome, args.store)
     if outcome.interrupted:
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from envs.registry import BENCHMARKS, get_benchmark
@@ -41,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="answer up to N waiting requests with one batched infer call, as `run --batch-max` batches "
                         "a shared policy actor (default 1: one at a time)")
     p.add_argument("--max-message-mb", type=float, default=64.0, help="largest request accepted, in MiB (default 64)")
+    p.add_argument("--max-connections", type=int, default=64,
+                   help="connections served at once; one more is refused at the handshake (HTTP 503) (default 64)")
+    p.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="close a connection that sends no request for this long (default 600; 0: never)")
+    p.add_argument("--max-oversize-mb", type=float, default=256.0,
+                   help="memory, in MiB, that requests over --max-message-mb may hold at once across connections "
+                        "(each is read to be answered with an error); past it such a request closes its connection "
+                        "(code 1009) unread (default 256)")
     p.set_defaults(func=run)
 
 
@@ -49,11 +58,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--port must be 0..65535, not {args.port}")
     if args.batch_max < 1:
         raise UsageError(f"--batch-max must be at least 1, not {args.batch_max}")
-    if args.max_message_mb <= 0:
-        raise UsageError(f"--max-message-mb must be positive, not {args.max_message_mb}")
+    if not (math.isfinite(args.max_message_mb) and args.max_message_mb > 0):
+        raise UsageError(f"--max-message-mb must be a positive number, not {args.max_message_mb}")
+    if args.max_connections < 1:
+        raise UsageError(f"--max-connections must be at least 1, not {args.max_connections}")
+    if not (math.isfinite(args.idle_timeout) and args.idle_timeout >= 0):
+        raise UsageError(f"--idle-timeout must be seconds >= 0 (0: never), not {args.idle_timeout}")
+    if not (math.isfinite(args.max_oversize_mb) and args.max_oversize_mb >= 0):
+        raise UsageError(f"--max-oversize-mb must be a number >= 0, not {args.max_oversize_mb}")
     if args.policy.startswith("remote://"):
         raise UsageError("serve a policy that runs here, not a remote:// one")
-    from policies.remote.server import PolicyServer  # websockets only when serving
+    from policies.remote.server import PolicyServer, ServerLimits  # websockets only when serving
 
     benchmark = get_benchmark(args.benchmark)
     # The same preset choice and policy context as `wam-eval run`, so a served policy answers as it would in-process.
@@ -69,6 +84,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         max_batch=args.batch_max,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         server_version=wam_eval_version(),
+        limits=ServerLimits(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout or None,
+                            max_oversize_bytes=int(args.max_oversize_mb * 1024 * 1024)),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)

@@ -19,7 +19,7 @@ from harness.report.write_html import CSS, figure_html
 from harness.types import jsonable
 
 HEADER = ("base suite", "perturbation", "suite", "success", "95% CI", "episodes", "drop (points)", "95% CI of drop",
-          "test", "p")
+          "test", "p", "LIBERO-PRO published")
 
 
 def heatmap(report: RobustnessReport) -> FigurePNG:
@@ -59,7 +59,7 @@ def heatmap(report: RobustnessReport) -> FigurePNG:
 
 def _cells(cell: Cell) -> list[str]:
     if not cell.measured:
-        return ["-", "-", f"0/{cell.planned}" if cell.planned else "-", "-", "-", "-", cell.note]
+        return ["-", "-", f"0/{cell.planned}" if cell.planned else "-", "-", "-", cell.note, "-"]
     lo, hi = cell.interval
     out = [f"{100 * cell.rate:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}",
            f"{cell.successes}/{cell.n}" + ("" if cell.n >= cell.planned else f" of {cell.planned}")
@@ -71,24 +71,51 @@ def _cells(cell: Cell) -> list[str]:
                   f"{d.p_value:.3g}"]
 
 
+def published_range(report: RobustnessReport, base: str, kind: str) -> str:
+    """The published models' rates for this cell, as a range (their table follows)."""
+    values = sorted(p.cells[(base, kind)].value for p in report.published if (base, kind) in p.cells)
+    if not values:
+        return "-"
+    span = f"{100 * values[0]:.0f}%" if values[0] == values[-1] else f"{100 * values[0]:.0f}-{100 * values[-1]:.0f}%"
+    return f"{span} ({len(values)} model{'s' if len(values) > 1 else ''})"
+
+
 def table_rows(report: RobustnessReport) -> list[list[str]]:
     rows = []
     for row in report.rows:
         cells = ([row.original] if row.original else []) + list(row.cells.values())
         for cell in cells:
-            rows.append([f"{row.display} ({row.base})", cell.role.label, cell.role.name, *_cells(cell)])
+            rows.append([f"{row.display} ({row.base})", cell.role.label, cell.role.name, *_cells(cell),
+                         published_range(report, row.base, cell.role.kind)])
     return rows
 
 
-def published_rows(report: RobustnessReport) -> tuple[list[str], list[list[str]]]:
-    columns = [(row.base, kind) for row in report.rows for kind in [ORIGINAL, *(k for k, _ in report.kinds)]]
-    labels = dict(report.kinds)
-    header = ["method"] + [f"{base} {labels.get(kind, 'Original')}" for base, kind in columns]
-    body = []
-    for p in report.published:
-        body.append([p.method] + [f"{100 * p.cells[c].value:.0f}% [{p.cells[c].source}]" if c in p.cells else "-"
-                                  for c in columns])
-    return header, body
+def source_tags(report: RobustnessReport) -> dict[str, str]:
+    """A short tag per published source (a, b, ...), for cells that must stay narrow."""
+    return {src.id: chr(ord("a") + i) for i, src in enumerate(report.sources)}
+
+
+def published_tables(report: RobustnessReport) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per base suite of the report: (base, header, rows), one row per published method."""
+    tags = source_tags(report)
+    columns = [(ORIGINAL, "Original"), *report.kinds]
+    out = []
+    for row in report.rows:
+        body = []
+        for p in report.published:
+            cells = [p.cells.get((row.base, kind)) for kind, _ in columns]
+            if any(cells):
+                body.append([p.method] + [f"{100 * c.value:.0f}% ({tags.get(c.source, c.source)})" if c else "-"
+                                          for c in cells])
+        if body:
+            out.append((row.base, ["method", *(label for _, label in columns)], body))
+    return out
+
+
+def source_lines(report: RobustnessReport) -> list[str]:
+    tags = source_tags(report)
+    return ([f"({tags[s.id]}) {s.id}: {s.title}; {s.where}; {s.url}" for s in report.sources]
+            + [f"{p.method}: {p.protocol}" + (f" ({p.note})" if p.note else "") for p in report.published])
 
 
 def _run_lines(report: RobustnessReport) -> list[str]:
@@ -127,12 +154,13 @@ def render_markdown(report: RobustnessReport) -> str:
     out += [f"- {n}" for n in report.notes]
     out += ["", "![robustness](figures/robustness.png)", "", "## Drift check coverage", ""]
     out += [f"- {line}" for line in _drift_lines(report)]
-    header, body = published_rows(report)
-    if body:
-        out += ["", "## LIBERO-PRO's published rows", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(r) + " |" for r in body]
-        out += [""] + [f"- [{s.id}] {s.title}: {s.where} {s.url}" for s in report.sources]
-        out += [f"- {p.method}: {p.protocol}" + (f" ({p.note})" if p.note else "") for p in report.published]
+    tables = published_tables(report)
+    if tables:
+        out += ["", "## LIBERO-PRO's published rows", ""]
+        for base, header, body in tables:
+            out += [f"{base}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            out += ["| " + " | ".join(r) + " |" for r in body] + [""]
+        out += [f"- {line}" for line in source_lines(report)]
     return "\n".join(out) + "\n"
 
 
@@ -153,14 +181,12 @@ def render_html(report: RobustnessReport, figure: FigurePNG) -> str:
            + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>",
            figure_html(figure),
            "<h2>Drift check coverage</h2><ul>" + "".join(f"<li>{escape(x)}</li>" for x in _drift_lines(report)) + "</ul>"]
-    header, body = published_rows(report)
-    if body:
-        out.append("<h2>LIBERO-PRO's published rows</h2>" + _table_html("published", header, body))
-        out.append("<ul class=\"notes\">" + "".join(
-            f"<li>[{escape(s.id)}] {escape(s.title)}: {escape(s.where)} <a href=\"{escape(s.url)}\">{escape(s.url)}</a></li>"
-            for s in report.sources) + "".join(
-            f"<li>{escape(p.method)}: {escape(p.protocol)}{escape(f' ({p.note})' if p.note else '')}</li>"
-            for p in report.published) + "</ul>")
+    tables = published_tables(report)
+    if tables:
+        out.append("<h2>LIBERO-PRO's published rows</h2>")
+        out.extend(f"<h3>{escape(base)}</h3>" + _table_html(f"published-{base}", header, body)
+                   for base, header, body in tables)
+        out.append('<ul class="notes">' + "".join(f"<li>{escape(line)}</li>" for line in source_lines(report)) + "</ul>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Robustness report</title>'
             f"<style>{CSS}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
 

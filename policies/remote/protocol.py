@@ -125,10 +125,11 @@ def observation_from_wire(msg: Any, *, default_episode: str) -> WireRequest:
         if camera is None:
             continue
         if not isinstance(value, np.ndarray) or value.ndim != 3 or value.dtype != np.uint8:
-            raise MalformedRequest(f"{key} must be a uint8 HxWxC array, not {_describe(value)}")
+            raise MalformedRequest(f"{key!r} must be a uint8 HxWxC array, not {_describe(value)}")
         images[camera] = value
     if STATE_KEY not in msg:
-        raise MalformedRequest(f"observation lacks {STATE_KEY!r}; keys: {', '.join(map(str, msg)) or 'none'}")
+        # Keys shown quoted: the reply is one line whatever a client put in them.
+        raise MalformedRequest(f"observation lacks {STATE_KEY!r}; keys: {', '.join(map(repr, msg)) or 'none'}")
     state = msg[STATE_KEY]
     if isinstance(state, list):  # a hand-written client may send a plain list of numbers
         try:

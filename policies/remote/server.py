@@ -11,6 +11,12 @@ A bad message gets an error reply and the connection stays open: a text frame na
 the policy's traceback (openpi's convention). Only a message so large that buffering it would be a
 risk (over `OVERSIZE_FACTOR` times the limit) is cut off by the websocket layer itself, which closes
 that connection with code 1009 and the sizes in the reason. Either way the server stays up.
+
+What the server holds is bounded (ServerLimits): at most `max_connections` connections (one more is
+refused at the handshake with HTTP 503), each closed after `idle_timeout_s` without a request, each
+buffering at most one unread message, and the room for over-limit messages is one pool
+(`max_oversize_bytes`) that connections draw their share from as they open: one without a share has a
+request past the limit cut off (1009) instead of read.
 """
 
 from __future__ import annotations
@@ -45,9 +51,45 @@ from policies.transforms import apply_transforms
 log = logging.getLogger("wam_eval.serve")
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # about 80 frames of 3x320x240; a LIBERO request is ~0.4 MB
+DEFAULT_MAX_CONNECTIONS = 64  # simulator workers of a large cluster, each with one connection
+DEFAULT_IDLE_TIMEOUT_S = 600.0  # far above any episode's pause between requests (a worker's env rebuild)
+DEFAULT_MAX_OVERSIZE_BYTES = 256 * 1024 * 1024
 # A request somewhat over the limit is read and answered with an error (the client learns why, and its
 # connection goes on); one past this multiple is not worth holding in memory and closes the connection.
 OVERSIZE_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one server may hold at once (flags of `wam-eval serve`)."""
+
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S  # None: never
+    max_oversize_bytes: int = DEFAULT_MAX_OVERSIZE_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {self.max_connections}")
+        if self.idle_timeout_s is not None and not self.idle_timeout_s > 0:
+            raise ValueError(f"idle_timeout_s must be positive, not {self.idle_timeout_s}")
+        if self.max_oversize_bytes < 0:
+            raise ValueError(f"max_oversize_bytes must not be negative, not {self.max_oversize_bytes}")
+
+
+class _OversizePool:
+    """The bytes over the message limit that connections may buffer, shared: a connection takes its
+    share (up to the per-message allowance) when it opens and gives it back when it closes."""
+
+    def __init__(self, total: int):
+        self.free = total
+
+    def take(self, wanted: int) -> int:
+        share = min(wanted, self.free)
+        self.free -= share
+        return share
+
+    def give(self, share: int) -> None:
+        self.free += share
 
 
 class PolicyCallError(Exception):
@@ -138,9 +180,12 @@ class _PolicyRunner:
 class PolicyServer:
     def __init__(self, policy: Policy, *, benchmark: str, host: str = "127.0.0.1", port: int = 8000,
                  max_batch: int = 1, max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
-                 server_version: str = ""):
+                 server_version: str = "", limits: ServerLimits = ServerLimits()):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
+        self.limits = limits
+        self._open: set[int] = set()  # connection numbers being served
+        self._pool = _OversizePool(limits.max_oversize_bytes)
         self.policy = policy
         self.info = policy.info()
         self.host, self.port = host, port
@@ -164,8 +209,12 @@ class PolicyServer:
                 self.host,
                 self.port,
                 compression=None,
-                max_size=_hard_limit(self.capabilities.max_message_bytes),
-                process_request=_health_check,
+                # Each connection's own limit is raised by its share of the oversize pool (_handle).
+                max_size=self.capabilities.max_message_bytes,
+                # A client sends one request and waits for its answer: one message buffered is enough,
+                # and 16 (the default) would let one connection hold 16 messages of the largest size.
+                max_queue=1,
+                process_request=self._process_request,
             ) as server:
                 host, port = server.sockets[0].getsockname()[:2]
                 self.port = port
@@ -182,17 +231,51 @@ class PolicyServer:
     def run(self, *, ready: Callable[[str, int], None] | None = None) -> None:
         asyncio.run(self.serve(ready=ready))
 
+    def _process_request(self, connection: ws_server.ServerConnection, request: ws_server.Request):
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+        if len(self._open) >= self.limits.max_connections:
+            log.warning("refused a connection from %s: %d open (--max-connections)", connection.remote_address,
+                        len(self._open))
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                      f"wam-eval server: {len(self._open)} connections open, the most it serves "
+                                      "(wam-eval serve --max-connections); try again later\n")
+        return None
+
     async def _handle(self, ws: ws_server.ServerConnection, runner: _PolicyRunner) -> None:
         number = next(self._connections)
+        if len(self._open) >= self.limits.max_connections:
+            # Handshakes that raced past the check in _process_request.
+            await ws.close(1013, f"{len(self._open)} connections open, the most this server serves; try again later")
+            return
+        self._open.add(number)
+        limit = self.capabilities.max_message_bytes
+        share = 0
+        if limit is not None:
+            share = self._pool.take(limit * (OVERSIZE_FACTOR - 1))
+            ws.protocol.max_message_size = limit + share
+        try:
+            await self._serve_connection(ws, runner, number)
+        finally:
+            self._open.discard(number)
+            self._pool.give(share)
+
+    async def _serve_connection(self, ws: ws_server.ServerConnection, runner: _PolicyRunner, number: int) -> None:
         # openpi's protocol has no episodes: a foreign client's connection is one episode.
         foreign_key = EpisodeKey("remote", "foreign-client", f"connection-{number}", "default", 0)
         foreign_started = False
         log.info("connection %d from %s opened", number, ws.remote_address)
         prev_total_ms: float | None = None
+        idle = self.limits.idle_timeout_s
         try:
             await ws.send(self._metadata)
             while True:
-                message = await ws.recv()
+                try:
+                    message = await asyncio.wait_for(ws.recv(), timeout=idle)
+                except TimeoutError:
+                    log.info("connection %d: no request for %g s; closed (--idle-timeout)", number, idle)
+                    await ws.close(1001, f"no request for {idle:g} s (wam-eval serve --idle-timeout)")
+                    return
                 started = time.monotonic()
                 limit = self.capabilities.max_message_bytes
                 if limit is not None and len(message) > limit:
@@ -228,10 +311,6 @@ class PolicyServer:
             log.info("connection %d closed (%s)", number, exc)
 
 
-def _hard_limit(limit: int | None) -> int | None:
-    return None if limit is None else limit * OVERSIZE_FACTOR
-
-
 def _reset_key(request: WireRequest) -> EpisodeKey | None:
     if not request.reset:
         return None
@@ -240,8 +319,3 @@ def _reset_key(request: WireRequest) -> EpisodeKey | None:
     except ValueError as exc:
         raise MalformedRequest(f"cannot reset: {exc}") from None
 
-
-def _health_check(connection: ws_server.ServerConnection, request: ws_server.Request):
-    if request.path == "/healthz":
-        return connection.respond(http.HTTPStatus.OK, "OK\n")
-    return None
