@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -140,14 +141,36 @@ def machine() -> dict[str, Any]:
         "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **code_version(),
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured, and whether the working tree differed from it (then the figure is not
+    that commit's alone)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or "unknown",
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
 def write_figures(name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """The latest figures (NAME.json, NAME.md) and one more line in NAME.history.jsonl: every run's
+    figures with the commit they measured, kept in git, so a regression shows against its past."""
     OUT.mkdir(parents=True, exist_ok=True)
     json_path, md_path = OUT / f"{name}.json", OUT / f"{name}.md"
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     md_path.write_text(markdown)
+    line = {k: v for k, v in data.items() if k != "rounds"}  # per-round detail stays in NAME.json
+    with (OUT / f"{name}.history.jsonl").open("a") as history:
+        history.write(json.dumps(line, default=str, sort_keys=True) + "\n")
     return json_path, md_path
 
 

@@ -153,7 +153,8 @@ def main() -> None:
         "# Harness overhead vs a bare loop",
         "",
         f"{args.episodes} episodes of {args.suite} task {args.task}, noop policy, preset {PRESET.name} "
-        f"(openpi constants, 100 steps); {args.rounds} interleaved round(s); {info['date']}; "
+        f"(openpi constants, 100 steps); {args.rounds} interleaved round(s); {info['date']}; commit "
+        f"{info['commit'][:10]}{' with uncommitted changes' if info['dirty'] else ''}; "
         f"{load_note(load_before, load_after, info['cores'])}.",
         "",
         "Steady state: per episode, between the first and the last episode stored. Best = the least "

@@ -21,7 +21,6 @@ if str(ROOT) not in sys.path:
 from policies.fastwam.config import VARIANTS  # noqa: E402
 from policies.fastwam.latency import PAPER_HARDWARE, PAPER_LATENCY_MS, LatencyResult, measure_latency  # noqa: E402
 
-
 IDM_AS_RELEASED = "fastwam-idm+decode"
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 
-
 @dataclass(frozen=True)
 class ProbeResult:
     ok: bool

@@ -29,19 +29,17 @@ from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, jsonable
+from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
 from harness.version import git_commit, wam_eval_version
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for
 from policies.registry import BUILTIN, policy_entries, precheck_policy
 
-DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
-
 
 @dataclass
 class RunOptions:
-    store: Path = DEFAULT_STORE
+    store: Path  # the results store (its default is the command line's: harness/cli/stores.py)
     rerun_errors: bool = False
     verbose: bool = False
     quiet: bool = False
@@ -101,14 +99,12 @@ def check_policy(info: PolicyInfo, benchmark: Benchmark, preset: Preset) -> None
         )
     layout = preset.image_layout
     composed = [t for t in info.input_transforms if t.name == "compose_cameras"]
-    if layout.get("kind") == "composed" and composed:
-        expected = {k: layout[k] for k in ("key", "height", "width", "tiles")}
-        declared = {k: composed[0].params.get(k) for k in expected}
-        declared["tiles"] = [dict(t) for t in declared["tiles"] or []]
-        if declared != expected:
+    if layout.composed and composed:
+        declared = ImageLayout.from_mapping({**composed[0].params, "kind": "composed"})
+        if declared != layout:
             raise UsageError(
-                f"preset {preset.name} feeds the policy {describe_layout(layout)}; policy {info.name} composes "
-                f"{describe_layout({'kind': 'composed', **declared})}"
+                f"preset {preset.name} feeds the policy {layout.describe()}; policy {info.name} composes "
+                f"{declared.describe()}"
             )
     if preset.replan_steps is not None and info.horizon and preset.replan_steps > info.horizon:
         raise UsageError(
@@ -377,18 +373,17 @@ def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, pres
 
 def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
     """The error row of an episode its benchmark could not prepare (RoboTwin: too few seeds solved)."""
-    return EpisodeResult(key=key, success=False, steps=0, end_reason=EndReason.ERROR, instruction=task.instruction,
-                         error=problem, extra={"error_source": "preparation"})
+    return EpisodeResult.failed(key, ErrorSource.PREPARATION, problem, instruction=task.instruction)
 
 
 def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, preset: Preset, *, planned: int,
                   todo: int, store: Path) -> None:
     kind = preset.protocol_kind(manifest.versions)
     console.print(f"[bold]run[/] {escape(manifest.run_id)}  (store {escape(str(store))})", soft_wrap=True)
-    policy_input = describe_layout(preset.image_layout)
+    policy_input = preset.image_layout.describe()
     composed = next((t for t in info.input_transforms if t.name == "compose_cameras"), None)
-    if composed is not None and preset.image_layout.get("kind") != "composed":
-        policy_input += f"; the policy composes them itself: {describe_layout({'kind': 'composed', **composed.params})}"
+    if composed is not None and not preset.image_layout.composed:
+        policy_input += f"; the policy composes them itself: {describe_layout({**composed.params, 'kind': 'composed'})}"
     console.print(f"[bold]preset[/] {escape(preset.name)} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
     oracle = ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "

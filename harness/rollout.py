@@ -16,7 +16,16 @@ import numpy as np
 from envs.base import Env
 from envs.presets import Preset
 from harness.errors import PolicyOutputError
-from harness.types import ActionChunk, DriftCheck, EndReason, EpisodeKey, EpisodeResult, EpisodeTimings, Observation
+from harness.types import (
+    ActionChunk,
+    DriftCheck,
+    EndReason,
+    EpisodeKey,
+    EpisodeResult,
+    EpisodeTimings,
+    ErrorSource,
+    Observation,
+)
 from policies.base import Policy, PolicyInfo
 from policies.transforms import TransformSpec, apply_transforms
 
@@ -26,11 +35,6 @@ class PolicyReply:
     chunk: ActionChunk
     policy_ms: float  # time spent computing the answer
     queue_ms: float = 0.0  # time spent waiting (shared actor queue, network)
-
-
-# A policy that waits on something outside itself (a remote server: network, the server's queue,
-# reconnects) reports that wait in its chunk's info under this name; it is booked as queue time.
-WAIT_INFO_KEY = "queue_ms"
 
 
 class PolicyClient(Protocol):
@@ -56,12 +60,9 @@ class LocalPolicyClient:
         ms = (time.perf_counter() - t0) * 1000.0
         if len(chunks) != 1:
             raise PolicyOutputError(f"policy returned {len(chunks)} action chunks for 1 observation")
-        info = getattr(chunks[0], "info", None)
-        waited = info.get(WAIT_INFO_KEY) if isinstance(info, dict) else None
-        if isinstance(waited, (int, float)) and not isinstance(waited, bool) and waited > 0:
-            waited = min(float(waited), ms)
-            return PolicyReply(chunks[0], policy_ms=ms - waited, queue_ms=waited)
-        return PolicyReply(chunks[0], policy_ms=ms)
+        # A policy that waits on something outside itself (a remote server) says how long in its chunk.
+        waited = min(max(float(getattr(chunks[0], "queue_ms", 0.0) or 0.0), 0.0), ms)
+        return PolicyReply(chunks[0], policy_ms=ms - waited, queue_ms=waited)
 
 
 @dataclass(frozen=True)
@@ -181,27 +182,20 @@ def run_episode(
     seed = None
     extra: dict = {}
 
-    def finish(reason: EndReason, success: bool, error: str | None = None, source: str | None = None) -> EpisodeResult:
+    def finish(reason: EndReason, success: bool, error: str | None = None,
+               source: ErrorSource | None = None) -> EpisodeResult:
         tally.timings.total_ms = (time.perf_counter() - t_start) * 1000.0
-        if source:
-            extra["error_source"] = source
         if tally.calls:
             extra["calls"] = tally.calls
-        return EpisodeResult(
-            key=key,
-            success=success,
-            steps=tally.steps,
-            end_reason=reason,
-            instruction=instruction,
-            error=error,
-            policy_calls=len(tally.calls),
-            warmup_steps=tally.warmup,
-            timings=tally.timings,
-            seed=seed,
-            extra=extra,
+        fields: dict[str, Any] = dict(
+            steps=tally.steps, instruction=instruction, policy_calls=len(tally.calls), warmup_steps=tally.warmup,
+            timings=tally.timings, seed=seed, extra=extra,
             drift=tally.drift.deviation if tally.drift else None,
             drift_verdict=tally.drift.verdict.value if tally.drift else None,
         )
+        if source is not None:
+            return EpisodeResult.failed(key, source, error or "", **fields)
+        return EpisodeResult(key=key, success=success, end_reason=reason, **fields)
 
     # -- reset and warm-up: the env's business; a fault here is the env's -----------------------
     # Timings partition: reset_ms is the reset without its rendering, env_ms the physics of every
@@ -227,11 +221,11 @@ def run_episode(
             tally.drift = check_drift()
             tally.timings.env_ms += (time.perf_counter() - t0) * 1000.0
     except Exception as exc:  # noqa: BLE001 - any simulator fault ends only this episode
-        return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source="env")
+        return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source=ErrorSource.ENV)
     try:
         policy.reset(key)
     except Exception as exc:  # noqa: BLE001
-        return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source="policy")
+        return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source=ErrorSource.POLICY)
 
     # -- closed loop ---------------------------------------------------------------------------
     while tally.steps < plan.max_steps:
@@ -249,7 +243,7 @@ def run_episode(
             actions = validate_chunk(chunk, action_dim=plan.action_dim, horizon=plan.horizon)
             transform_ms += (time.perf_counter() - t0) * 1000.0
         except Exception as exc:  # noqa: BLE001 - a policy fault ends only this episode
-            return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source="policy")
+            return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source=ErrorSource.POLICY)
         reply = dataclasses.replace(reply, policy_ms=reply.policy_ms + transform_ms)
         tally.timings.policy_ms += reply.policy_ms
         tally.timings.queue_ms += reply.queue_ms
@@ -269,6 +263,6 @@ def run_episode(
                 if tally.steps >= plan.max_steps:
                     break
         except Exception as exc:  # noqa: BLE001
-            return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source="env")
+            return finish(EndReason.ERROR, False, f"{type(exc).__name__}: {exc}", source=ErrorSource.ENV)
         obs = out.observation
     return finish(EndReason.HORIZON, False)

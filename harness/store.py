@@ -384,8 +384,8 @@ class ResultStore:
                 held = not silent
                 who = f"on host {lock['host']}"
             if held:
-                stale_hint = (f"; it has shown no sign of life since then, so it may be stopped: if you are sure no "
-                              f"driver runs it, `run --force-unlock` takes it over" if silent else
+                stale_hint = ("; it has shown no sign of life since then, so it may be stopped: if you are sure no "
+                              "driver runs it, `run --force-unlock` takes it over" if silent else
                               "; if you are sure no driver runs it, `run --force-unlock` takes it over")
                 raise UsageError(f"run {run_id} is already being run {who} (alive at {since}); wait for it to "
                                  f"finish or stop it, then run this again{stale_hint}")

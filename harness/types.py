@@ -73,12 +73,29 @@ class ActionChunk:
     actions: np.ndarray
     execute: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # Of the call's wall time, how long this answer waited outside the policy's own work (a remote
+    # server's network, queue and reconnects): the harness books it as queue time, not policy time.
+    queue_ms: float = 0.0
 
 
 class EndReason(str, enum.Enum):
     SUCCESS = "success"
     HORIZON = "horizon"
     ERROR = "error"
+
+
+class ErrorSource(str, enum.Enum):
+    """What an error row blames; the engine acts on it (rebuild the env, retry the episode)."""
+
+    ENV = "env"  # the simulator faulted (or could not be built): the worker rebuilds its env
+    POLICY = "policy"  # the policy raised or answered badly: the policy's failure, not retried
+    POLICY_SERVER = "policy_server"  # the shared policy actor died under the request: retried
+    WORKER = "worker"  # the worker died, or its own code raised: retried, then stored
+    PREPARATION = "preparation"  # the benchmark could not prepare the episode (RoboTwin: too few seeds)
+
+
+# Where an error row keeps its ErrorSource: in the stored extra, as the source's value.
+ERROR_SOURCE_KEY = "error_source"
 
 
 class DriftVerdict(str, enum.Enum):
@@ -135,6 +152,28 @@ class EpisodeResult:
     drift: float | None = None
     drift_verdict: str | None = None
 
+    @classmethod
+    def failed(cls, key: EpisodeKey, source: ErrorSource, error: str, **fields: Any) -> "EpisodeResult":
+        """The one way to build an error row: what went wrong and whom it blames (`fields`: any
+        other field, e.g. the steps and timings an episode had reached)."""
+        result = cls(key=key, success=False, steps=fields.pop("steps", 0), end_reason=EndReason.ERROR,
+                     error=error, **fields)
+        result.blame(source)
+        return result
+
+    @property
+    def error_source(self) -> ErrorSource | None:
+        value = self.extra.get(ERROR_SOURCE_KEY)
+        try:
+            return ErrorSource(value) if value else None
+        except ValueError:  # written by a newer version
+            return None
+
+    def blame(self, source: ErrorSource) -> None:
+        """Say whom this error row blames (the shared policy actor's client does, for a request
+        that died with the actor)."""
+        self.extra[ERROR_SOURCE_KEY] = ErrorSource(source).value
+
     def as_row(self) -> dict[str, Any]:
         row: dict[str, Any] = self.key.as_dict()
         row.update(
@@ -155,6 +194,89 @@ class EpisodeResult:
         )
         row.update(self.timings.as_dict())
         return row
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Where one camera goes in a composed image; the frame is resized into the box."""
+
+    camera: str
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def as_params(self) -> dict[str, Any]:
+        return {"camera": self.camera, "top": self.top, "left": self.left, "height": self.height, "width": self.width}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageLayout:
+    """What a protocol feeds the policy: each rendered camera as it is (`per_camera`), or one image
+    named `key`, height x width, composed of tiles (`composed`).
+
+    It still reads as the table the preset file holds (`layout["tiles"]`, `== {...}`): presets,
+    the compose transform's params and stored runs carry it in that shape."""
+
+    kind: str = "per_camera"  # or "composed"
+    key: str = "image"
+    height: int = 0
+    width: int = 0
+    tiles: tuple[Tile, ...] = ()
+
+    KINDS = ("per_camera", "composed")
+
+    @property
+    def composed(self) -> bool:
+        return self.kind == "composed"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "ImageLayout":
+        """From the preset table (or the compose transform's params, kind omitted); ValueError,
+        KeyError or TypeError say what is wrong."""
+        kind = data.get("kind", "composed")
+        if kind not in cls.KINDS:
+            raise ValueError(f"image_layout.kind must be per_camera or composed, not {kind!r}")
+        if kind == "per_camera":
+            return cls()
+        tiles = tuple(Tile(str(t["camera"]), int(t["top"]), int(t["left"]), int(t["height"]), int(t["width"]))
+                      for t in data["tiles"] or ())
+        return cls(kind=kind, key=str(data.get("key", "image")), height=int(data["height"]), width=int(data["width"]),
+                   tiles=tiles)
+
+    def outside(self) -> list[Tile]:
+        """Tiles that do not fit in the image."""
+        return [t for t in self.tiles if t.top + t.height > self.height or t.left + t.width > self.width]
+
+    def as_json(self) -> dict[str, Any]:
+        if not self.composed:
+            return {"kind": self.kind}
+        return {"kind": self.kind, "key": self.key, "height": self.height, "width": self.width,
+                "tiles": [t.as_params() for t in self.tiles]}
+
+    def describe(self) -> str:
+        """One line for humans: 'composed 224x448 'image': agentview@(0,0) 224x224, ...'."""
+        if not self.composed:
+            return "per camera, as rendered"
+        tiles = ", ".join(f"{t.camera}@({t.top},{t.left}) {t.height}x{t.width}" for t in self.tiles)
+        return f"composed {self.height}x{self.width} '{self.key}': {tiles}"
+
+    # -- the preset table's face ----------------------------------------------------------------
+    def __getitem__(self, name: str) -> Any:
+        return self.as_json()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.as_json().get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageLayout):
+            return self.as_json() == other.as_json()
+        if isinstance(other, Mapping):
+            return self.as_json() == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.key, self.height, self.width, self.tiles))
 
 
 @dataclass(frozen=True)
@@ -225,7 +347,10 @@ class EpisodeParams:
 
 
 def jsonable(value: Any) -> Any:
-    """Convert dataclasses, enums, numpy scalars and tuples into JSON-friendly values."""
+    """Convert dataclasses, enums, numpy scalars and tuples into JSON-friendly values (a record
+    with an `as_json()` method gives its own shape)."""
+    if callable(getattr(value, "as_json", None)) and not isinstance(value, type):
+        return jsonable(value.as_json())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):

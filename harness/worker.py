@@ -15,7 +15,7 @@ from envs.registry import get_benchmark
 from harness.errors import UsageError
 from harness.recording import RecordSpec, video_sink_factory
 from harness.rollout import PolicyClient, RolloutPlan, run_episode
-from harness.types import EndReason, EpisodeKey, EpisodeResult, Observation, PrepItem, PrepResult, TaskInfo
+from harness.types import EpisodeKey, EpisodeResult, ErrorSource, Observation, PrepItem, PrepResult, TaskInfo
 from policies.base import PolicyInfo
 
 
@@ -78,6 +78,9 @@ class EpisodeRunner:
         self.close_env()
         self._env = self._benchmark.make_env(task, self.job.preset, cameras=self.job.cameras)
         self._env_task = task.key
+        expose = getattr(self._env, "expose_privileged_state", None)
+        if self.policy_info.privileged and expose is not None:
+            expose()  # an oracle reads the simulator's ground truth; no other policy ever sees it
         return self._env
 
     def close_env(self) -> None:
@@ -108,17 +111,14 @@ class EpisodeRunner:
             env = self._env_for(task)
         except Exception as exc:  # noqa: BLE001 - a task whose env cannot be built is an error row
             self.close_env()
-            return EpisodeResult(
-                key=key, success=False, steps=0, end_reason=EndReason.ERROR,
-                instruction=task.instruction, error=f"building the env failed: {type(exc).__name__}: {exc}",
-                extra={"error_source": "env"},
-            )
+            return EpisodeResult.failed(key, ErrorSource.ENV, f"building the env failed: {type(exc).__name__}: {exc}",
+                                        instruction=task.instruction)
         sink = self._frame_sink_factory(key) if self._frame_sink_factory else None
         result = run_episode(env, self.policy, key, self.plan_for(task), frame_sink=sink,
                              params=self.job.episode_params.get(key.id))
         if sink is not None:
             result = sink.finish(result)
-        if result.end_reason == EndReason.ERROR and result.extra.get("error_source") == "env":
+        if result.error_source == ErrorSource.ENV:
             # The simulator may be in any state after a fault: never reuse it.
             self.close_env()
         return result

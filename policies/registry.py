@@ -42,6 +42,8 @@ BUILTIN: tuple[PolicyEntry, ...] = (
                 precheck="policies.baselines:precheck"),
     PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode",
                 precheck="policies.baselines:precheck"),
+    PolicyEntry("libero-oracle", "policies.libero_oracle:make_libero_oracle",
+                "ORACLE: scripted pick-and-place from privileged simulator state (libero_object)"),
     PolicyEntry("fastwam", "policies.fastwam.policy:make_fastwam",
                 "Fast-WAM: current frame encoded once, 10 action-only denoising steps", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
     PolicyEntry("fastwam-novideo", "policies.fastwam.policy:make_fastwam_novideo",

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs.libero.golden import GOLDEN_PATH, REFERENCE_PACKAGES, golden_key, recorded_warmups  # noqa: E402
+from envs.libero.golden import GOLDEN_PATH, REFERENCE_PACKAGES, golden_key, recorded_warmups
 
 TABLE2_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")
 RECORD_PRESET = "fastwam-libero"  # the stack and seed of the paper; other seeds are checked equal
@@ -155,8 +155,10 @@ def main() -> None:
     suites = tuple(s for s in args.suites.split(",") if s)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    todo = [(s.name, t.index) for s in LiberoBenchmark().suites() if s.name in suites for t in s.tasks
-            if not _part_path(work, s.name, t.name).exists()]
+    # In the order --suites names them: the first suites' parts are ready first.
+    by_name = {s.name: s for s in LiberoBenchmark().suites()}
+    todo = [(name, t.index) for name in suites for t in by_name[name].tasks
+            if not _part_path(work, name, t.name).exists()]
     if todo and not args.assemble_only:
         print(f"{len(todo)} tasks to record with {args.processes} processes; parts in {work}", flush=True)
         with ProcessPoolExecutor(max_workers=args.processes) as pool:

@@ -11,8 +11,7 @@ import pytest
 
 from envs.presets import resolve_preset
 from harness.cli import main
-from harness.report.aggregate import load_run, open_store
-from harness.report.aggregate import run_row
+from harness.report.aggregate import load_run, open_store, run_row
 from harness.report.compare import (
     AVERAGE,
     BY_TEST_INTERVAL_EXCLUDES_0,

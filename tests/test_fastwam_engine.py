@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 from harness.store import ResultStore
 
@@ -16,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 PRESET = str(HERE / "data" / "fastwam-short-libero.toml")
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_tiny_fastwam_runs_as_the_shared_batched_policy_actor_and_is_reported_untrained(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(HERE.parent), os.environ.get("PYTHONPATH", "")) if p))
     store = tmp_path / "fw.sqlite"

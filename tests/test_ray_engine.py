@@ -65,6 +65,7 @@ def raw_episode_ids(store: Path) -> list[str]:
         return [r[0] for r in db.execute("SELECT episode_id FROM episodes")]
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_two_workers_store_four_episodes_once_with_timings(tmp_path, capsys):
     store = tmp_path / "r.sqlite"
     code = main(run_args(store, "--tasks", "0,1", "--episodes", "2", "--policy", "noop", "--workers", "2", "-v"))
@@ -163,6 +164,7 @@ def test_policy_exception_is_an_error_row_and_the_rest_succeed(faulty_run):
     assert fine["end_reason"] == "horizon" and fine["steps"] == 20 and fine["error"] is None
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_hung_episode_is_stopped_at_its_time_limit_and_the_rest_succeed(tmp_path):
     store = tmp_path / "r.sqlite"
     (task,) = task_names(0)
@@ -181,6 +183,7 @@ def test_a_hung_episode_is_stopped_at_its_time_limit_and_the_rest_succeed(tmp_pa
     assert took < 45 + 120, took  # stopped at the limit, not waited on for ever
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_a_shared_policy_stuck_in_one_inference_is_restarted_and_its_episodes_retried(tmp_path, capsys):
     """Killing workers would not help here (every worker waits on the one stuck actor): the driver
     asks the actor how long it has held each late episode's request, and restarts it once one has
@@ -266,6 +269,7 @@ def test_two_node_cluster_runs_episodes_on_both_nodes(tmp_path, capsys):
     assert {r["node"].rsplit(":", 1)[1] for r in rows} == node_ids
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_shared_policy_actor_batches_requests_from_both_workers(tmp_path):
     store, record = tmp_path / "r.sqlite", tmp_path / "batches.jsonl"
     # One task, two episodes: both workers build the same env at the same time, so their requests
@@ -300,6 +304,7 @@ def test_workers_zero_runs_in_process_without_ray(tmp_path, capsys):
     assert [r["worker"] for r in rows] == ["in-process"] and rows[0]["end_reason"] == "horizon"
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_shared_policy_actor_that_dies_is_restarted_and_the_episode_retried(tmp_path):
     store, markers = tmp_path / "r.sqlite", tmp_path / "markers"
     (task,) = task_names(0)

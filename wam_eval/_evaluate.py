@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.driver import DEFAULT_STORE, RunOptions, RunOutcome, run_evaluation
+from harness.cli.stores import DEFAULT_STORE
+from harness.driver import RunOptions, RunOutcome, run_evaluation
 from harness.errors import UsageError
 from harness.executors import InProcessExecutor
 from harness.spec import EvalSpec
@@ -90,10 +91,12 @@ def evaluate(
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:
+        from harness.cli.console import console_say
         from harness.ray_engine import ray_executor_factory
         from harness.ray_engine.options import RayEngineOptions
 
-        run_options.executor_factory = ray_executor_factory(engine or RayEngineOptions(workers=workers), console=console)
+        say = console_say(console) if console is not None else None  # None: plain lines on stderr
+        run_options.executor_factory = ray_executor_factory(engine or RayEngineOptions(workers=workers), say=say)
     outcome = run_evaluation(spec, run_options, console=console, argv=argv or ("wam_eval.evaluate",))
     return Evaluation(episodes=_episodes(run_options.store, outcome), run_id=outcome.run_id, outcome=outcome)
 

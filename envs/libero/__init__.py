@@ -9,8 +9,8 @@ import numpy as np
 
 from envs.base import Env, SuiteInfo
 from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
-from envs.presets import Preset
 from envs.libero.preset_rules import ACTION_DIM, RULES
+from envs.presets import Preset
 from envs.versions import package_versions
 from harness.errors import MissingDependencyError, UsageError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict

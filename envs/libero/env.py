@@ -82,6 +82,7 @@ class LiberoEnv:
             return [self._gated(sensor) for sensor in sensors], names
 
         robosuite_env._create_camera_sensors = create_gated_camera_sensors
+        self._privileged = False
         self._episode_id = ""
         self._init_state = -1
         self._step = 0
@@ -113,6 +114,8 @@ class LiberoEnv:
             k: np.asarray(raw[k]).copy()
             for k in ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos")
         }
+        if self._privileged:
+            extras["privileged"] = self._privileged_state()
         return Observation(
             images=images,
             state=libero_state(raw),
@@ -170,6 +173,23 @@ class LiberoEnv:
             render_ms=self._render_ms,
         )
 
+    # -- privileged state, for oracle policies ---------------------------------------------------
+    def expose_privileged_state(self) -> None:
+        """From now on every observation's extras carry the simulator's ground truth under
+        "privileged": each object's pose and world-frame bounding box, and the task's goal predicates.
+        Only for oracle policies (PolicyInfo.privileged); a learned policy never gets it."""
+        self._privileged = True
+
+    def _privileged_state(self) -> dict[str, Any]:
+        env = self._env.env
+        model, data = env.sim.model._model, env.sim.data._data
+        objects = {}
+        for name, obj in env.objects_dict.items():
+            body = model.body(obj.root_body).id
+            lo, hi = _subtree_box(model, data, body)
+            objects[name] = {"pos": data.xpos[body].copy(), "quat": data.xquat[body].copy(), "lo": lo, "hi": hi}
+        return {"objects": objects, "goal": [[str(x) for x in predicate] for predicate in env.parsed_problem["goal_state"]]}
+
     def check_drift(self) -> DriftCheck:
         """This episode's qpos against the golden state of its task and init state after as many
         no-op steps as it has taken (the preset's warm-up); called before the policy's first call."""
@@ -188,3 +208,18 @@ class LiberoEnv:
         env, self._env = getattr(self, "_env", None), None
         if env is not None:
             env.close()
+
+
+def _subtree_box(model: Any, data: Any, body: int) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame bounds (lo, hi) of every geom of `body` and the bodies below it, from MuJoCo's
+    per-geom local bounding boxes (geom_aabb: centre and half sizes) at the current poses."""
+    inside = np.zeros(model.nbody, dtype=bool)
+    inside[body] = True
+    for b in range(body + 1, model.nbody):  # MuJoCo numbers a body after its parent
+        inside[b] = inside[model.body_parentid[b]]
+    geoms = np.flatnonzero(inside[model.geom_bodyid])
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+    corners = model.geom_aabb[geoms, None, :3] + signs[None] * model.geom_aabb[geoms, None, 3:]  # (g, 8, 3) local
+    rot = data.geom_xmat[geoms].reshape(-1, 3, 3)
+    world = np.einsum("gij,gkj->gki", rot, corners) + data.geom_xpos[geoms, None, :]
+    return world.reshape(-1, 3).min(axis=0), world.reshape(-1, 3).max(axis=0)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class GoldenStates:
     arrays: Mapping[str, np.ndarray]
 
     @classmethod
-    def load(cls, path: str | Path = GOLDEN_PATH) -> "GoldenStates":
+    def load(cls, path: str | Path = GOLDEN_PATH) -> GoldenStates:
         path = Path(path)
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files if k != "meta"}
@@ -99,3 +100,54 @@ def qpos_deviation(qpos: np.ndarray, reference: np.ndarray) -> float:
 def shipped_golden_states() -> GoldenStates | None:
     """The golden file shipped with the package (loaded once per process), or None if absent."""
     return GoldenStates.load(GOLDEN_PATH) if GOLDEN_PATH.exists() else None
+
+
+@dataclass(frozen=True)
+class InitStateCheck:
+    """One task's init states against the golden states: the worst deviation found and where."""
+
+    suite: str
+    task: str
+    index: int
+    checked: int  # init states compared (0: no reference for any of them)
+    worst: float | None
+    worst_at: tuple[int, int] | None  # (init state, warm-up steps) of the worst deviation
+    verdict: DriftVerdict
+
+
+def check_init_states(task: Any, preset: Any, init_states: Sequence[int], warmups: Sequence[int],
+                      golden: GoldenStates) -> InitStateCheck:
+    """Roll each init state of `task` through the harness's own env (no cameras) with the preset's
+    seed and warm-up action, and compare its qpos with the golden states after each of `warmups`
+    no-op steps. What `wam-eval doctor` runs."""
+    from envs.libero.env import LiberoEnv
+    from harness.types import EpisodeKey
+
+    action = np.asarray(preset.warmup_action if preset.warmup_action is not None else [0.0] * 6 + [-1.0])
+    env = LiberoEnv(task, preset, cameras=(), golden=golden)
+    worst, worst_at, checked, drift, missing = None, None, 0, False, False
+    try:
+        for i in init_states:
+            env.reset(EpisodeKey("libero", task.suite, task.name, "default", i), render=False)
+            for step in range(max(warmups) + 1):
+                if step in warmups:
+                    result = env.check_drift()
+                    if result.deviation is None:
+                        missing = True
+                    else:
+                        drift |= result.verdict == DriftVerdict.DRIFT
+                        if worst is None or result.deviation > worst:
+                            worst, worst_at = result.deviation, (i, step)
+                if step < max(warmups):
+                    env.step(action, render=False)
+            checked += 1
+    finally:
+        env.close()
+    if drift:
+        verdict = DriftVerdict.DRIFT
+    elif missing:
+        verdict = DriftVerdict.NO_REFERENCE
+    else:
+        verdict = DriftVerdict.OK
+    return InitStateCheck(task.suite, task.name, task.index, checked if worst is not None else 0, worst, worst_at,
+                          verdict)

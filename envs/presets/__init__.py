@@ -17,8 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from envs.presets.schema import PresetRules, validate_preset
 from harness.errors import UsageError
-from harness.types import jsonable
-
+from harness.types import ImageLayout, jsonable
 
 # How an episode is judged (schema.SUCCESS_RULES): the rollout loop implements one rule, success as soon as
 # the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A
@@ -63,10 +62,10 @@ class Preset:
     success: str = "any_step"  # success if check_success is true after any env step
     # The suites a run covers when the user names none; empty: the suites of the paper's table.
     suites: tuple[str, ...] = ()
-    # What the protocol feeds the policy: {"kind": "per_camera"} (each rendered camera as it is) or
-    # {"kind": "composed", key, height, width, tiles: [{camera, top, left, height, width}]}, one image.
+    # What the protocol feeds the policy: each rendered camera as it is, or one composed image (in
+    # the file: {"kind": "composed", key, height, width, tiles: [{camera, top, left, height, width}]}).
     # A policy that composes cameras itself must compose them exactly so (checked before a run).
-    image_layout: Mapping[str, Any] = field(default_factory=lambda: {"kind": "per_camera"})
+    image_layout: ImageLayout = field(default_factory=ImageLayout)
     params: Mapping[str, Any] = field(default_factory=dict)  # benchmark-specific constants
     # The simulator stack the protocol's authors ran, keyed as the benchmark records its versions
     # (LIBERO: `mujoco`; RoboTwin: `robotwin_code`, `sapien`, ...; LIBERO numbers move with the MuJoCo
@@ -149,7 +148,7 @@ def preset_from_mapping(data: Mapping[str, Any], *, origin: str = "<mapping>", b
         settings=tuple(model.settings),
         success=model.success,
         suites=tuple(model.suites),
-        image_layout=model.image_layout.model_dump(),
+        image_layout=ImageLayout.from_mapping(model.image_layout.model_dump()),
         params=dict(data.get("params", {})),
         simulator=dict(model.simulator),
         other_stack_label=model.other_stack_label,
@@ -274,12 +273,11 @@ def resolve_preset(name_or_path: str, *, extra_files: Iterable[str | Path] = ())
         ) from None
 
 
-def describe_layout(layout: Mapping[str, Any]) -> str:
+def describe_layout(layout: ImageLayout | Mapping[str, Any]) -> str:
     """One line for humans: 'composed 224x448: agentview@(0,0) 224x224, robot0_eye_in_hand@(0,224) 224x224'."""
-    if layout.get("kind") != "composed":
-        return "per camera, as rendered"
-    tiles = ", ".join(f"{t['camera']}@({t['top']},{t['left']}) {t['height']}x{t['width']}" for t in layout["tiles"])
-    return f"composed {layout['height']}x{layout['width']} '{layout['key']}': {tiles}"
+    if not isinstance(layout, ImageLayout):
+        layout = ImageLayout.from_mapping(layout)
+    return layout.describe()
 
 
 def diff_presets(a: Preset, b: Preset) -> list[tuple[str, Any, Any]]:

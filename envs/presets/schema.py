@@ -8,8 +8,8 @@ generic model stays free of LIBERO or RoboTwin facts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -119,7 +119,8 @@ class PresetModel(Strict):
             values = getattr(self, field_name)
             if len(set(values)) != len(values):
                 raise ValueError(f"{field_name} lists a name twice ({values}); name each once")
-        if self.replan_steps is not None and self.action_horizon is not None and self.replan_steps > self.action_horizon:
+        replan, horizon = self.replan_steps, self.action_horizon
+        if replan is not None and horizon is not None and replan > horizon:
             raise ValueError(f"replan_steps = {self.replan_steps} exceeds action_horizon = {self.action_horizon}; "
                              "a chunk cannot execute more actions than it holds")
         if isinstance(self.image_layout, ComposedLayout):
@@ -162,7 +163,8 @@ def check_rules(model: PresetModel, origin: str, rules: PresetRules) -> None:
                          f"{', '.join(rules.cameras)}")
     for setting in model.settings:
         if setting not in rules.settings:
-            raise refuse(f"settings: {setting!r} is not a {model.benchmark} setting; allowed: {', '.join(rules.settings)}")
+            raise refuse(f"settings: {setting!r} is not a {model.benchmark} setting; allowed: "
+                         f"{', '.join(rules.settings)}")
     for table, schema, where in ((model.params, rules.params, "params"),
                                  (model.render.options, rules.render_options, "render.options")):
         if schema is None:
@@ -178,7 +180,8 @@ def check_rules(model: PresetModel, origin: str, rules: PresetRules) -> None:
         dim = rules.action_dim(model.params)
         if len(model.warmup_action) != dim:
             raise refuse(f"warmup_action has {len(model.warmup_action)} value(s); {model.benchmark} under this "
-                         f"preset takes {dim}-D actions (give {dim} numbers, or leave it out for the benchmark's no-op)")
+                         f"preset takes {dim}-D actions (give {dim} numbers, or leave it out for the benchmark's "
+                         "no-op)")
 
 
 # -- one line per error ----------------------------------------------------------------------------

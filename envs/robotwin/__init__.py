@@ -15,8 +15,9 @@ import yaml
 from envs.base import Env, SuiteInfo
 from envs.presets import Preset
 from envs.robotwin import backend, catalog, seeds, stack, standin
-from envs.robotwin.preset_rules import RULES
 from envs.robotwin.catalog import BENCHMARK
+from envs.robotwin.params import PresetParams
+from envs.robotwin.preset_rules import RULES
 from envs.versions import package_versions
 from harness.errors import MissingDependencyError
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, TaskInfo, Verdict
@@ -47,18 +48,19 @@ class RoboTwinBenchmark:
 
     def action_dim_for(self, preset: Preset) -> int:
         """The action size under a preset: 14 on aloha-agilex, 16 on the dual-Franka stand-in."""
-        return catalog.action_dim(preset.params)
+        return PresetParams.of(preset).action_dim
 
     def noop_action_for(self, preset: Preset) -> np.ndarray:
         """The home pose of the preset's embodiment (arm joints at `homestate`, grippers open): where
         every episode starts. RoboTwin presets run no warm-up, so the harness executes it only for a
         policy that asks for it (the `noop` baseline: hold the arms at home)."""
-        if preset.params.get("assets") == "standin":
+        params = PresetParams.of(preset)
+        if params.standin_assets:
             return np.array((list(standin.PANDA_HOME) + [1.0]) * 2)
         try:
             found = backend.locate_backend()
             root = backend.official_assets_root(backend=found)
-            embodiment = [e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str)]
+            embodiment = params.arms
             left, right = embodiment[0], embodiment[-1] if len(embodiment) > 1 else embodiment[0]
             home = []
             for arm, name in ((0, left), (1, right)):
@@ -75,8 +77,9 @@ class RoboTwinBenchmark:
         if preset.benchmark != BENCHMARK:
             raise MissingDependencyError(f"preset {preset.name} is for {preset.benchmark}, not {BENCHMARK}")
         found = backend.locate_backend()
-        embodiments = tuple(e for e in preset.params.get("embodiment", ["aloha-agilex"]) if isinstance(e, str))
-        if preset.params.get("assets") == "standin":
+        params = PresetParams.of(preset)
+        embodiments = params.arms
+        if params.standin_assets:
             root = standin.default_dir()
             standin.check(root, preset.params)
         else:
@@ -86,7 +89,7 @@ class RoboTwinBenchmark:
         if found.kind == "checkout":
             dirs = [found.embodiment_dir(root, e) for e in dict.fromkeys(embodiments)]
             backend.check_checkout(found, root, dirs)
-        if preset.params.get("planner") == "curobo":
+        if params.planner == "curobo":
             import importlib.util
 
             if importlib.util.find_spec("curobo") is None:
@@ -109,7 +112,7 @@ class RoboTwinBenchmark:
             out["robotwin_code"] = "not installed"
             return out
         out["robotwin_code"] = f"{found.kind} {found.version}"
-        if preset is not None and preset.params.get("assets") == "standin":
+        if preset is not None and PresetParams.of(preset).standin_assets:
             out["assets"] = stack.standin_revision(standin.default_dir())
         elif preset is not None:
             try:
@@ -137,7 +140,7 @@ class RoboTwinBenchmark:
             installed = package_versions(["sapien", "mplib", "toppra"])
             installed["curobo"], installed["curobo_commit"] = stack.curobo_build()
             built = {"sapien": installed["sapien"],
-                     "planner": stack.planner_build(str(preset.params.get("planner", "curobo")), installed)}
+                     "planner": stack.planner_build(PresetParams.of(preset).planner, installed)}
             self._protocols[preset.hash] = seeds.expert_protocol(preset, f"{found.kind} {found.version}", built)
         return self._protocols[preset.hash]
 

@@ -26,7 +26,8 @@ import yaml
 from envs.base import ResetOutcome, StepOutcome
 from envs.presets import Preset
 from envs.robotwin import backend as backend_mod
-from envs.robotwin import catalog, seeds, standin
+from envs.robotwin import seeds, standin
+from envs.robotwin.params import PresetParams
 from harness.errors import UsageError
 from harness.types import EpisodeKey, Observation, TaskInfo
 
@@ -35,7 +36,7 @@ UPSTREAM_RENDER = {"shader": "rt", "shadows": True}  # what Base_Task.setup_scen
 
 def assets_root(preset: Preset, found: backend_mod.Backend) -> Path:
     """The directory holding assets/ for this preset: RoboTwin's snapshot or the stand-in."""
-    if preset.params.get("assets") == "standin":
+    if PresetParams.of(preset).standin_assets:
         return standin.default_dir()
     return backend_mod.official_assets_root(backend=found)
 
@@ -45,6 +46,7 @@ class TaskFactory:
 
     def __init__(self, preset: Preset, found: backend_mod.Backend | None = None):
         self.preset = preset
+        self.params = PresetParams.of(preset)
         self.backend = found or backend_mod.locate_backend()
         self.assets = assets_root(preset, self.backend)
         # RoboTwin's helpers read these from the environment at call time.
@@ -56,7 +58,7 @@ class TaskFactory:
         self._base_args: dict[str, dict[str, Any]] = {}
 
     def task_config_name(self, setting: str) -> str:
-        configs = dict(self.preset.params.get("task_configs", catalog.DEFAULT_TASK_CONFIGS))
+        configs = dict(self.params.task_configs)
         try:
             return str(configs[setting])
         except KeyError:
@@ -75,7 +77,7 @@ class TaskFactory:
         b = self.backend
         args = b.load_config(config_name)
         args["task_config"] = config_name
-        embodiment = list(self.preset.params.get("embodiment", ["aloha-agilex"]))
+        embodiment = list(self.params.embodiment)
         args["embodiment"] = embodiment
 
         def config_of(path: Path) -> dict[str, Any]:
@@ -106,7 +108,7 @@ class TaskFactory:
                     f"preset {self.preset.name} renders {want[1]}x{want[0]}, but RoboTwin's {config_name} "
                     f"{kind} camera is {cam['w']}x{cam['h']}"
                 )
-        args["planner_backend"] = str(self.preset.params.get("planner", "curobo"))
+        args["planner_backend"] = self.params.planner
         args.update(eval_mode=True, render_freq=0, eval_video_log=False, save_data=False, collect_data=False,
                     need_plan=True)
         return args
@@ -210,7 +212,8 @@ def _close(obj, clear_cache: bool = False) -> None:
 
 class RoboTwinEnv:
     def __init__(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str], factory: TaskFactory | None = None):
-        allowed = preset.params.get("tasks")
+        self._params = PresetParams.of(preset)
+        allowed = self._params.tasks
         if allowed is not None and task.name not in allowed:
             raise UsageError(f"preset {preset.name} runs only {', '.join(allowed)}, not {task.name}")
         unknown = [c for c in cameras if c not in preset.render.cameras]
@@ -226,7 +229,7 @@ class RoboTwinEnv:
         self._step = 0
         self._resets = 0
         self._max_steps = preset.max_steps_for(task.suite, task.name)
-        self._action_dim = catalog.action_dim(preset.params)
+        self._action_dim = self._params.action_dim
 
     # -- observation ---------------------------------------------------------------------------
     def _camera(self, name: str):
@@ -282,10 +285,8 @@ class RoboTwinEnv:
         with _quiet():
             self._obj.setup_demo(now_ep_num=key.episode, seed=seed, is_test=True, **factory.args(self.task.name, key.setting))
         self._obj.step_lim = self._max_steps  # the preset's limit governs, not the file the runtime reads
-        itype = str(self._preset.params.get("instruction_type", "unseen"))
-        candidates = factory.backend.descriptions(
-            self.task.name, info, int(self._preset.params.get("instruction_candidates", 100)), seed
-        )[itype]
+        itype = self._params.instruction_type
+        candidates = factory.backend.descriptions(self.task.name, info, self._params.instruction_candidates, seed)[itype]
         if not candidates:
             raise ValueError(f"RoboTwin has no {itype} instruction for {self.task.name} (info {info})")
         instruction = str(candidates[int(np.random.default_rng(seed).integers(len(candidates)))])

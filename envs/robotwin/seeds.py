@@ -27,12 +27,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from envs.presets import Preset
 from envs.robotwin import catalog
+from envs.robotwin.params import PresetParams
 from harness.errors import UsageError
 from harness.store import VERDICT_ERROR, ResultStore, StoredVerdict
 from harness.types import EpisodeKey, EpisodeParams, PrepItem, Verdict
 
-DEFAULT_CHUNK = 5  # candidate seeds per preparation item
-DEFAULT_MAX_TRIES = 2000
 NOT_LISTED = "not in the imported list"
 FORMAT = 2  # of the JSON files `wam-eval seeds export` writes
 
@@ -42,15 +41,7 @@ def expert_protocol(preset: Preset, code_version: str, build: Mapping[str, str] 
     task configs, the assets, the RoboTwin code, and the installed `build` ({"sapien": version,
     "planner": the planner's build}: a changed simulator or planner accepts another seed list); not
     the renderer nor the episode count."""
-    params = preset.params
-    body: dict[str, Any] = {
-        "embodiment": params.get("embodiment"),
-        "planner": params.get("planner"),
-        "assets": params.get("assets"),
-        "task_configs": params.get("task_configs"),
-        "standin": params.get("standin"),
-        "code": code_version,
-    }
+    body: dict[str, Any] = {**PresetParams.of(preset).expert_protocol_body(), "code": code_version}
     if build:
         body["build"] = dict(sorted(build.items()))
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -101,9 +92,9 @@ class SeedRule:
 
     @classmethod
     def of(cls, preset: Preset) -> "SeedRule":
-        params = preset.params
-        start = catalog.first_candidate_seed(preset.env_seed, int(params.get("seed_stride", catalog.SEED_STRIDE)))
-        chunk, tries = int(params.get("seed_chunk", DEFAULT_CHUNK)), int(params.get("max_seed_tries", DEFAULT_MAX_TRIES))
+        params = PresetParams.of(preset)
+        start = catalog.first_candidate_seed(preset.env_seed, params.seed_stride)
+        chunk, tries = params.seed_chunk, params.max_seed_tries
         if chunk < 1 or tries < 1:
             raise UsageError(f"preset {preset.name}: params.seed_chunk and params.max_seed_tries must be at least 1")
         return cls(start, chunk, tries)

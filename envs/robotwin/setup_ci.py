@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from envs.presets import resolve_preset
 from envs import probe
+from envs.presets import resolve_preset
 from envs.robotwin import backend, standin
 from harness.errors import MissingDependencyError
 

@@ -20,6 +20,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from harness.cli import (
         cmd_compare,
+        cmd_doctor,
         cmd_export,
         cmd_fetch,
         cmd_latency,
@@ -40,8 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print wam-eval's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for module in (cmd_list, cmd_fetch, cmd_run, cmd_runs, cmd_reproduce, cmd_presets, cmd_report, cmd_compare,
-                   cmd_export, cmd_latency, cmd_serve,
-                   cmd_seeds, cmd_setup):
+                   cmd_export, cmd_latency, cmd_serve, cmd_seeds, cmd_setup, cmd_doctor):
         module.register(sub)
     return parser
 

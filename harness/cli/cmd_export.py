@@ -10,7 +10,6 @@ from rich.markup import escape
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_argument, load_runs, store_paths
 from harness.report.aggregate import open_store
-from wam_eval._results import resolve_run_ids
 
 
 def register(sub: argparse._SubParsersAction) -> None:

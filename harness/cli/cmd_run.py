@@ -12,7 +12,7 @@ from rich.table import Table
 from envs.registry import BENCHMARKS
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
@@ -48,9 +48,10 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
                    "env_seed. The simulator's seed always comes from the preset")
 
 
+
 def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Store, recording, engine and output flags `run` shares with `reproduce`."""
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--label", type=run_label, help="the run's name in report tables and figures, stored with it "
                    "(not part of its identity: a later --label renames it); default: none, the run id is shown")
     p.add_argument("--rerun-errors", action="store_true",

@@ -27,7 +27,7 @@ from envs.presets import Preset, resolve_preset
 from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
 from harness.cli.console import make_console
-from harness.driver import DEFAULT_STORE
+from harness.cli.stores import add_store_option
 from harness.errors import UsageError
 from harness.store import ResultStore
 
@@ -39,18 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--task", help="only this task (default: every task)")
     show.add_argument("--preset", help="only this preset's expert protocol, with the seeds its episodes would use "
                       "(default: every protocol)")
-    show.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(show)
     show.set_defaults(func=run_list)
     imp = cmds.add_parser("import", help="store seed lists computed elsewhere (one JSON file per task)")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="seed list file(s) written by `seeds export`")
     imp.add_argument("--preset", required=True, help="the preset whose expert protocol validated them")
-    imp.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(imp)
     imp.set_defaults(func=run_import)
     exp = cmds.add_parser("export", help="write a preset's seed lists, one JSON file per task (what import reads)")
     exp.add_argument("directory", type=Path, metavar="DIR", help="folder to write one seed list file per task into")
     exp.add_argument("--preset", required=True, help="the preset whose expert protocol validated the seeds")
     exp.add_argument("--task", help="only this task (default: every task)")
-    exp.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(exp)
     exp.set_defaults(func=run_export)
     forget = cmds.add_parser("forget", help="delete the error verdicts (checks that raised), so the next run checks "
                                             "those seeds again")
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                               "expert's own verdicts cannot be forgotten)")
     forget.add_argument("--task", help="only this task (default: every task)")
     forget.add_argument("--preset", help="only this preset's expert protocol (default: every protocol)")
-    forget.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+    add_store_option(forget)
     forget.add_argument("--force", action="store_true", help="forget even where runs have stored episodes of those "
                         "tasks (resuming such a run could then run a seed twice and skip another) (default: refuse)")
     forget.set_defaults(func=run_forget)

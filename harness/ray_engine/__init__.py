@@ -5,8 +5,9 @@
 - scheduler.py  the driver-side queue of episode keys, grouped by task so envs are reused
 - actors.py     the simulator worker actor (one env, an EpisodeRunner; also runs preparation items)
 - batching.py   the shared policy actor that batches requests from all workers
-- executor.py   RayExecutor: dispatch of preparation items and episodes, results back to the driver,
-                retries when a worker dies
+- work.py       the kinds of work dispatched (episodes, preparation items): what differs between them
+- executor.py   RayExecutor: one dispatch loop for every kind of work, results back to the driver,
+                retries when a worker dies; it tells the user things through a `say` callback
 """
 
 from harness.ray_engine.executor import RayExecutor, ray_executor_factory

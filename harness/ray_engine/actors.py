@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from harness.rollout import LocalPolicyClient, PolicyClient
-from harness.types import EndReason, EpisodeKey, EpisodeResult, PrepItem, PrepResult
+from harness.types import EndReason, EpisodeKey, EpisodeResult, ErrorSource, PrepItem, PrepResult
 from harness.worker import EpisodeRunner, WorkerJob
 from policies.base import Policy, PolicyContext, PolicyInfo
 from policies.registry import make_policy
@@ -61,6 +61,7 @@ class SimWorker:
         if self._runner is not None:
             self._runner.close()
         self._runner, self._configure_error = None, None
+        assert self._client is not None  # ready() raised otherwise
         try:
             self._runner = EpisodeRunner(job, self._client, info)
         except Exception as exc:  # noqa: BLE001 - raised again by run(), so each episode says why
@@ -75,8 +76,8 @@ class SimWorker:
         lost = getattr(self._client, "lost", None)
         if lost and result.end_reason == EndReason.ERROR:
             # Not the policy's answer: the shared policy actor died under it. The driver retries.
-            result.extra["error_source"] = "policy_server"
-            self._client.lost = None
+            result.blame(ErrorSource.POLICY_SERVER)
+            setattr(self._client, "lost", None)  # noqa: B010 - only the shared actor's client has it
         return result
 
     def prepare(self, item: PrepItem) -> PrepResult:

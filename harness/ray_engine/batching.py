@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import PolicyOutputError
-from harness.rollout import WAIT_INFO_KEY, PolicyReply
+from harness.rollout import PolicyReply
 from harness.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import make_policy
@@ -93,6 +93,7 @@ class BatchingPolicyServer:
         request = _Request(observation, loop.create_future(), time.perf_counter())
         self._pending.append(request)
         self._waiting[observation.episode_id] = request.arrived
+        assert self._arrived is not None  # made with the serving task above
         self._arrived.set()
         try:
             return await request.future
@@ -194,9 +195,7 @@ class SharedPolicyClient:
         chunk, policy_ms = reply.chunk, reply.policy_ms
         if isinstance(chunk, ActionChunk):
             # A policy that itself waits on something (a remote server) says how long; that is queue time too.
-            waited = chunk.info.get(WAIT_INFO_KEY)
-            if isinstance(waited, (int, float)) and not isinstance(waited, bool) and waited > 0:
-                policy_ms -= min(float(waited), policy_ms)
+            policy_ms -= min(max(float(chunk.queue_ms or 0.0), 0.0), policy_ms)
             chunk = dataclasses.replace(chunk, info={**chunk.info, "batch_wait_ms": reply.wait_ms})
         # Queue time is everything that is not inference: waiting for the batch, for the batch
         # before it, and the hops to the actor and back.

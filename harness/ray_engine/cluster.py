@@ -35,26 +35,42 @@ class RayConnection:
     nodes: int
 
 
+def local_init_options(cpus: int, *, verbose: bool = False) -> dict[str, Any]:
+    """ray.init's arguments for a private Ray on this machine with this many CPUs."""
+    return {
+        **_common_init_options(verbose),
+        # "local" never attaches to some other cluster found on the machine (RAY_ADDRESS or the
+        # last `ray start`): a private instance whose CPUs are exactly the workers asked for.
+        "address": "local",
+        "num_cpus": cpus,
+        # Ray starts its workers at niceness 15: on a machine doing anything else, the episodes
+        # (the run's real work, not background tasks) then get a fraction of the CPU they get
+        # in-process. They run at the driver's niceness instead.
+        "_system_config": {"worker_niceness": 0},
+    }
+
+
+def _common_init_options(verbose: bool) -> dict[str, Any]:
+    return {
+        "namespace": NAMESPACE,
+        "include_dashboard": False,
+        # Actor output (robosuite banners, policy prints) would tear through the progress bar.
+        "log_to_driver": verbose,
+        "logging_level": logging.WARNING if verbose else logging.ERROR,
+    }
+
+
 def connect(options: RayEngineOptions) -> RayConnection:
     import ray
 
     started = False
     local = options.address is None
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = dict(
-            namespace=NAMESPACE,
-            include_dashboard=False,
-            # Actor output (robosuite banners, policy prints) would tear through the progress bar.
-            log_to_driver=options.verbose,
-            logging_level=logging.WARNING if options.verbose else logging.ERROR,
-        )
-        if local:
-            # "local" never attaches to some other cluster found on the machine (RAY_ADDRESS or the
-            # last `ray start`): a private instance whose CPUs are exactly the workers asked for.
-            kwargs.update(address="local", num_cpus=options.workers or local_cores())
+        if options.address is None:
+            kwargs = local_init_options(options.workers or local_cores(), verbose=options.verbose)
         else:
             _check_reachable(options.address)
-            kwargs.update(address=options.address)
+            kwargs = {**_common_init_options(options.verbose), "address": options.address}
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -65,11 +81,13 @@ def connect(options: RayEngineOptions) -> RayConnection:
             raise UsageError(f"cannot join the Ray cluster at {options.address}: {first}") from None
         started = True
     else:
-        local = False  # someone else's Ray in this process: use it as it is
+        # A Ray this process already runs is used as it is, and left running. One started with
+        # local_init_options (a test session shares one) is local; anyone else's is not.
+        local = local and ray.get_runtime_context().namespace == NAMESPACE and len(ray.nodes()) == 1
     resources = ray.cluster_resources()
     cpus = float(resources.get("CPU", 0.0))
     workers = options.workers or max(1, int(cpus))
-    if workers > cpus and not local:
+    if workers > cpus and not (local and started):
         if started:
             ray.shutdown()
         raise UsageError(

@@ -11,13 +11,10 @@ the episodes: one per free worker, results back to the driver, a dead worker's i
 from __future__ import annotations
 
 import re
+import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
-from rich.console import Console
-from rich.markup import escape
+from typing import Any, Callable, Hashable, Literal, Sequence
 
 from harness.errors import UsageError, WamEvalError
 from harness.ray_engine.actors import SimWorker
@@ -25,20 +22,22 @@ from harness.ray_engine.batching import BatchingPolicyServer
 from harness.ray_engine.cluster import RayConnection, actor_runtime_env, connect, disconnect
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.ray_engine.scheduler import TaskQueue
-from harness.types import EndReason, EpisodeKey, EpisodeResult, PrepItem, PrepResult
+from harness.ray_engine.work import Attempt, EpisodeWork, PrepWork, Work
+from harness.types import EpisodeKey, EpisodeResult, PrepItem, PrepResult
 from harness.worker import WorkerJob
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import resolve_policy_factory
 
 _CLOSE_TIMEOUT_S = 10.0
 
+Level = Literal["info", "warning", "error"]
+# How the executor tells the user something (the engine it started, a retry, a worker it lost):
+# plain text and a level; the caller decides where and how it is shown.
+Say = Callable[[str, Level], None]
 
-@dataclass
-class _Attempt:
-    key: Any  # the EpisodeKey it runs; during preparation, the PrepItem
-    number: int  # 1 for the first try
-    ref: Any  # the ObjectRef of the actor's run() or prepare() call
-    started: float = field(default_factory=time.monotonic)
+
+def say_on_stderr(text: str, level: Level) -> None:
+    print(text if level == "info" else f"{level}: {text}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -51,33 +50,16 @@ class _Slot:
     name: str
     node: str = ""
     last_key: EpisodeKey | None = None  # the task the actor's env holds
-    running: _Attempt | None = None
+    running: Attempt | None = None
 
 
 @dataclass
-class _RunState:
-    """What one run() call keeps between results."""
+class _Dispatch:
+    """What one dispatch (a run's episodes, or preparation) keeps between results."""
 
-    job: WorkerJob
+    work: Work
     job_ref: Any  # the job in Ray's object store, sent to every (fresh) worker
-    queue: TaskQueue
-    on_result: Callable[[EpisodeResult], None]
-    failures: dict[EpisodeKey, list[str]] = field(default_factory=dict)  # why each attempt of a key failed
-    # Keys put back in the queue after their worker could not be replaced: the attempt they are at,
-    # so --max-retries counts across workers.
-    requeued: dict[EpisodeKey, int] = field(default_factory=dict)
-
-
-@dataclass
-class _PrepState:
-    """What one prepare() call keeps between results."""
-
-    job_ref: Any
-    next_item: Callable[[], PrepItem | None]
-    on_result: Callable[[PrepResult], None]
-    on_failure: Callable[[PrepItem, str], None]
-    retry: deque = field(default_factory=deque)  # (item, attempt number) waiting for a live worker
-    failures: dict[str, list[str]] = field(default_factory=dict)  # item key -> why each attempt died
+    failures: dict[Hashable, list[str]] = field(default_factory=dict)  # why each attempt of an item failed
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -113,14 +95,14 @@ def _unwrap_start_error(exc: BaseException, what: str) -> WamEvalError:
 
 class RayExecutor:
     def __init__(self, policy_ref: str, ctx: PolicyContext, options: RayEngineOptions | None = None,
-                 *, console: Console | None = None):
+                 *, say: Say | None = None):
         import ray
 
         self._ray = ray
         self._policy_ref = policy_ref
         self._ctx = ctx
         self._options = options or RayEngineOptions()
-        self._console = console or Console(stderr=True)
+        self._say = say or say_on_stderr
         self.placement = self._options.placement_for(ctx.device)
         self._connection: RayConnection | None = None
         self._server: Any = None
@@ -133,15 +115,15 @@ class RayExecutor:
                 resolve_policy_factory(policy_ref)
             self._connection = connect(self._options)
             wants_gpu = ctx.device.strip().lower() != "cpu"
-            if wants_gpu and self._connection.gpus < 1:
+            if wants_gpu and self._conn.gpus < 1:
                 raise UsageError(f"--device {ctx.device} but the Ray cluster has no GPU; use --device cpu")
-            self._runtime_env = actor_runtime_env(local=self._connection.local)
-            workers = self._connection.workers
+            self._runtime_env = actor_runtime_env(local=self._conn.local)
+            workers = self._conn.workers
             if self.placement == PolicyPlacement.SHARED:
                 self._server = self._start_policy_server(gpus=1.0 if wants_gpu else 0.0)
                 self._worker_gpus = 0.0
             else:
-                self._worker_gpus = min(1.0, self._connection.gpus / workers) if wants_gpu else 0.0
+                self._worker_gpus = min(1.0, self._conn.gpus / workers) if wants_gpu else 0.0
                 # One worker now, for the policy's info; the rest when there are episodes to run
                 # (a rerun with nothing left to do starts no more).
                 self.slots = [self._start_slot(0, 1)]
@@ -150,6 +132,11 @@ class RayExecutor:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def _conn(self) -> RayConnection:
+        assert self._connection is not None, "the executor is closed"
+        return self._connection
 
     # -- actors --------------------------------------------------------------------------------
     def _start_policy_server(self, *, gpus: float) -> Any:
@@ -163,7 +150,7 @@ class RayExecutor:
             max_task_retries=0,
             runtime_env=self._runtime_env or None,
         ).remote(self._policy_ref, self._ctx, batch_max=opts.batch_max, batch_wait_ms=opts.batch_wait_ms,
-                 clients=self._connection.workers)
+                 clients=self._conn.workers)
 
     def _start_slot(self, index: int, generation: int) -> _Slot:
         name = f"worker-{index}" + (f".{generation}" if generation > 1 else "")
@@ -213,9 +200,7 @@ class RayExecutor:
         try:
             self._wait_ready([fresh])
         except WamEvalError as exc:
-            self._console.print(f"[red]{slot.name} could not be replaced ({escape(str(exc))}); going on with fewer "
-                                "workers[/]",
-                                soft_wrap=True)
+            self._say(f"{slot.name} could not be replaced ({exc}); going on with fewer workers", "error")
             return False
         fresh.actor.configure.remote(job_ref, self._info)
         slot.generation, slot.actor, slot.name, slot.node = fresh.generation, fresh.actor, fresh.name, fresh.node
@@ -227,27 +212,8 @@ class RayExecutor:
         return self._info
 
     def run(self, job: WorkerJob, keys: Sequence[EpisodeKey], on_result: Callable[[EpisodeResult], None]) -> None:
-        ray = self._ray
         self.start_workers(len(keys))
-        job_ref = self._configure_all(job)
-        state = _RunState(job=job, job_ref=job_ref, queue=TaskQueue(keys), on_result=on_result)
-        while True:
-            for slot in self.slots:
-                if slot.running is None and len(state.queue):
-                    busy = [s.running.key for s in self.slots if s.running is not None]
-                    key = state.queue.next_for(slot.last_key, busy)
-                    if key is not None:
-                        self._submit(slot, key, state.requeued.pop(key, 1))
-            running = {s.running.ref: s for s in self.slots if s.running is not None}
-            if not running:
-                if len(state.queue):
-                    raise WamEvalError(f"no worker is left to run the {len(state.queue)} episode(s) still queued")
-                return
-            # A timeout keeps Ctrl-C responsive: the driver gets back to Python every second.
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-            for ref in ready:
-                self._collect(running[ref], state)
-            self._stop_overdue(state)
+        self._dispatch(EpisodeWork(job=job, queue=TaskQueue(keys), on_result=on_result), self._configure_all(job))
 
     def prepare(self, job: WorkerJob, next_item: Callable[[], PrepItem | None],
                 on_result: Callable[[PrepResult], None], on_failure: Callable[[PrepItem, str], None], *,
@@ -255,45 +221,73 @@ class RayExecutor:
         """Preparation items on the workers, one per free worker, asked of `next_item` as workers
         free up (it may hand out more once results are in; None: nothing now). A worker that dies
         under an item is replaced and the item retried, up to max_retries; then on_failure."""
-        ray = self._ray
         self.start_workers(expected)
-        state = _PrepState(job_ref=self._configure_all(job), next_item=next_item, on_result=on_result,
-                           on_failure=on_failure)
+        self._dispatch(PrepWork(next_item=next_item, on_result=on_result, on_failure=on_failure),
+                       self._configure_all(job))
+
+    # -- the dispatch loop, one for every kind of work -------------------------------------------
+    def _dispatch(self, work: Work, job_ref: Any) -> None:
+        """Hand an item to each free worker, collect results as they come, retry or give up what
+        failed, stop what is overdue; until no item is left and none is running."""
+        state = _Dispatch(work=work, job_ref=job_ref)
         while True:
             for slot in self.slots:
                 if slot.running is not None:
                     continue
-                item, number = state.retry.popleft() if state.retry else (next_item(), 1)
-                if item is None:
+                busy = [s.running.item for s in self.slots if s.running is not None]
+                taken = work.take(slot, busy)
+                if taken is None:
                     break
-                slot.running = _Attempt(key=item, number=number, ref=slot.actor.prepare.remote(item))
+                self._submit(work, slot, *taken)
             running = {s.running.ref: s for s in self.slots if s.running is not None}
             if not running:
-                if state.retry:
-                    raise WamEvalError(f"no worker is left to run the {len(state.retry)} preparation item(s) still queued")
+                if work.pending():
+                    raise WamEvalError(f"no worker is left to run the {work.pending()} {work.noun} still queued")
                 return
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            # A timeout keeps Ctrl-C responsive: the driver gets back to Python every second.
+            ready, _ = self._ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
-                self._collect_prep(running[ref], state)
-            for slot in self._overdue():
-                attempt, slot.running = slot.running, None
-                self._retry_prep_or_give_up(slot, attempt, self._overdue_reason(), state)
+                self._collect(running[ref], state)
+            self._stop_overdue(state)
 
-    def _collect_prep(self, slot: _Slot, state: _PrepState) -> None:
+    def _submit(self, work: Work, slot: _Slot, item: Any, number: int) -> None:
+        slot.running = Attempt(item=item, number=number, ref=work.submit(slot, item, number))
+
+    def _collect(self, slot: _Slot, state: _Dispatch) -> None:
         ray = self._ray
         attempt, slot.running = slot.running, None
         assert attempt is not None
-        item: PrepItem = attempt.key
         try:
-            result: PrepResult = ray.get(attempt.ref)
+            value = ray.get(attempt.ref)
         except ray.exceptions.RayTaskError as exc:
-            state.on_failure(item, f"worker error: {describe_failure(exc)}")  # it would raise again
+            state.work.broken(slot, attempt, f"worker error: {describe_failure(exc)}")
             return
         except ray.exceptions.RayError as exc:  # the worker died under the item
-            self._retry_prep_or_give_up(slot, attempt, describe_failure(exc), state)
+            self._retry_or_give_up(slot, attempt, describe_failure(exc), state, worker_died=True)
             return
-        result.worker, result.node = slot.name, slot.node
-        state.on_result(result)
+        retry = state.work.accept(slot, attempt, value)
+        if retry is not None:  # the shared policy actor died under it; the worker is alive
+            self._retry_or_give_up(slot, attempt, retry, state, worker_died=False)
+
+    def _retry_or_give_up(self, slot: _Slot, attempt: Attempt, reason: str, state: _Dispatch, *,
+                          worker_died: bool) -> None:
+        work = state.work
+        reasons = state.failures.setdefault(work.failures_key(attempt.item), [])
+        # A dead worker gets a fresh actor in its place; when the policy actor died, Ray restarts
+        # that, and the worker (alive) runs the item again.
+        who, alive = self._after_failure(slot, reasons, reason, state.job_ref, replace=worker_died)
+        if attempt.number > self._options.max_retries:
+            work.give_up(slot, attempt, reasons, worker=who, worker_died=worker_died)
+            return
+        self._say(
+            f"{who} failed {work.doing(attempt.item)} ({reason}); retrying on "
+            f"{'a fresh worker' if worker_died else 'the same worker'} (attempt {attempt.number + 1} of "
+            f"{self._options.max_retries + 1})", "warning",
+        )
+        if alive:
+            self._submit(work, slot, attempt.item, attempt.number + 1)
+        else:
+            work.put_back(attempt.item, attempt.number + 1)  # another worker takes it
 
     def _after_failure(self, slot: _Slot, reasons: list[str], reason: str, job_ref: Any, *,
                        replace: bool) -> tuple[str, bool]:
@@ -308,23 +302,6 @@ class RayExecutor:
         if self._server is not None:
             self._sync_clients()
         return who, alive
-
-    def _retry_prep_or_give_up(self, slot: _Slot, attempt: _Attempt, reason: str, state: _PrepState) -> None:
-        item: PrepItem = attempt.key
-        reasons = state.failures.setdefault(item.key, [])
-        who, alive = self._after_failure(slot, reasons, reason, state.job_ref, replace=True)
-        if attempt.number <= self._options.max_retries:
-            self._console.print(
-                f"[yellow]{who} failed preparing {escape(item.label or item.key)} ({escape(reasons[-1])}); retrying "
-                f"on a fresh worker (attempt {attempt.number + 1} of {self._options.max_retries + 1})[/]",
-                highlight=False, soft_wrap=True,
-            )
-            if alive:
-                slot.running = _Attempt(key=item, number=attempt.number + 1, ref=slot.actor.prepare.remote(item))
-            else:
-                state.retry.append((item, attempt.number + 1))
-            return
-        state.on_failure(item, f"worker died {len(reasons)} time(s) on it; last: {reasons[-1]}")
 
     def _configure_all(self, job: WorkerJob) -> Any:
         """Send the job to every worker (a dead one is replaced); returns the job's object ref."""
@@ -344,7 +321,7 @@ class RayExecutor:
     def start_workers(self, episodes: int) -> None:
         """Start the workers for a run of this many episodes (at most --workers); run() does it
         itself, calling it first lets a caller keep actor starts apart from the episodes."""
-        count = min(self._connection.workers, episodes)
+        count = min(self._conn.workers, episodes)
         if len(self.slots) < count:
             fresh = [self._start_slot(i, 1) for i in range(len(self.slots), count)]
             self.slots.extend(fresh)
@@ -356,11 +333,10 @@ class RayExecutor:
         self._announced = len(self.slots)
         where = "one shared batching actor" if self._server is not None else "inside each worker"
         nodes = {s.node for s in self.slots}
-        kind = "local Ray" if self._connection.local else "Ray cluster"
-        self._console.print(
-            f"[bold]engine[/] {kind}: {len(self.slots)} worker(s) on {len(nodes)} node(s) "
-            f"({self._connection.cpus:g} CPUs, {self._connection.gpus:g} GPUs); policy {where}",
-            soft_wrap=True,
+        kind = "local Ray" if self._conn.local else "Ray cluster"
+        self._say(
+            f"engine {kind}: {len(self.slots)} worker(s) on {len(nodes)} node(s) "
+            f"({self._conn.cpus:g} CPUs, {self._conn.gpus:g} GPUs); policy {where}", "info",
         )
 
     def _sync_clients(self) -> Any:
@@ -368,43 +344,41 @@ class RayExecutor:
         full once every worker has asked, with no waiting for requests that cannot come."""
         return self._server.set_clients.remote(max(1, len(self.slots)))
 
-    def _submit(self, slot: _Slot, key: EpisodeKey, number: int) -> None:
-        slot.running = _Attempt(key=key, number=number, ref=slot.actor.run.remote(key, number))
-        slot.last_key = key
-
-    def _stop_overdue(self, state: _RunState) -> None:
-        """An episode past --episode-timeout is hung (a simulator deadlock, a policy that never
-        answers): its worker is killed and the episode takes the path of a worker that died. A late
+    def _stop_overdue(self, state: _Dispatch) -> None:
+        """An item past --episode-timeout is hung (a simulator deadlock, a policy that never
+        answers): its worker is killed and the item takes the path of a worker that died. A late
         episode whose request (or reset) the shared policy actor holds is the policy's, not its
         worker's: once such a request has waited past the limit, that actor is restarted instead,
         and every episode waiting on it is retried (the shared actor's path)."""
         late = self._overdue()
         if not late:
             return
-        limit = self._options.episode_timeout_s
-        waiting = self._waiting_on_policy()
-        if waiting is None or any(waiting.get(s.running.key.id, 0.0) > limit for s in late):
-            self._restart_policy_server()
-            return
-        # An episode whose request the policy actor holds is the policy's: it is judged by that wait.
-        late = [s for s in late if s.running.key.id not in waiting]
-        for slot in late:
-            attempt, slot.running = slot.running, None
+        requests = {slot.index: state.work.policy_request(attempt.item) for slot, attempt in late}
+        if self._server is not None and any(requests.values()):
+            limit = self._options.episode_timeout_s or 0.0
+            waiting = self._waiting_on_policy()
+            if waiting is None or any(waiting.get(r, 0.0) > limit for r in requests.values() if r):
+                self._restart_policy_server()
+                return
+            # An item whose request the policy actor holds is the policy's: it is judged by that wait.
+            late = [(slot, attempt) for slot, attempt in late if requests[slot.index] not in waiting]
+        for slot, attempt in late:
+            slot.running = None
             self._retry_or_give_up(slot, attempt, self._overdue_reason(), state, worker_died=True)
 
-    def _overdue(self) -> list[_Slot]:
+    def _overdue(self) -> list[tuple[_Slot, Attempt]]:
         """Slots whose attempt has run past --episode-timeout without a result (one that finished
         meanwhile is left for the next pass to collect)."""
         limit = self._options.episode_timeout_s
         if not limit:
             return []
         now = time.monotonic()
-        late = [s for s in self.slots if s.running is not None and now - s.running.started > limit]
+        late = [(s, s.running) for s in self.slots if s.running is not None and now - s.running.started > limit]
         if not late:
             return []
-        done, _ = self._ray.wait([s.running.ref for s in late], num_returns=len(late), timeout=0)
-        done = set(done)
-        return [s for s in late if s.running.ref not in done]
+        done, _ = self._ray.wait([a.ref for _, a in late], num_returns=len(late), timeout=0)
+        finished = set(done)
+        return [(s, a) for s, a in late if a.ref not in finished]
 
     def _overdue_reason(self) -> str:
         return (f"no result within the time limit of {self._options.episode_timeout_s:g}s (--episode-timeout); "
@@ -424,9 +398,9 @@ class RayExecutor:
         """Kill the stuck shared policy actor for Ray to restart; the workers waiting on it get
         PolicyServerLost and their episodes are retried."""
         limit = self._options.episode_timeout_s
-        self._console.print(
-            f"[yellow]the shared policy actor has held a request for over {limit:g}s (--episode-timeout); "
-            "restarting it, and the episodes waiting on it are retried[/]", highlight=False, soft_wrap=True,
+        self._say(
+            f"the shared policy actor has held a request for over {limit:g}s (--episode-timeout); "
+            "restarting it, and the episodes waiting on it are retried", "warning",
         )
         try:
             self._ray.kill(self._server, no_restart=False)
@@ -436,67 +410,6 @@ class RayExecutor:
         for slot in self.slots:  # their answers (PolicyServerLost) are on the way; no second verdict
             if slot.running is not None:
                 slot.running.started = now
-
-    def _collect(self, slot: _Slot, state: _RunState) -> None:
-        ray = self._ray
-        attempt, slot.running = slot.running, None
-        assert attempt is not None
-        try:
-            result: EpisodeResult = ray.get(attempt.ref)
-        except ray.exceptions.RayTaskError as exc:
-            # The worker's code raised outside the episode loop (which catches env and policy
-            # faults): a bug that a retry would repeat. The worker is alive; store the error.
-            state.on_result(self._error_row(state.job, attempt, slot, f"worker error: {describe_failure(exc)}"))
-            return
-        except ray.exceptions.RayError as exc:  # the worker died under the episode
-            self._retry_or_give_up(slot, attempt, describe_failure(exc), state, worker_died=True)
-            return
-        if result.extra.get("error_source") == "policy_server":
-            self._retry_or_give_up(slot, attempt, result.error or "the shared policy actor died", state,
-                                   worker_died=False)
-            return
-        state.on_result(result)
-
-    def _retry_or_give_up(self, slot: _Slot, attempt: _Attempt, reason: str, state: _RunState, *,
-                          worker_died: bool) -> None:
-        reasons = state.failures.setdefault(attempt.key, [])
-        # A dead worker gets a fresh actor in its place; when the policy actor died, Ray restarts
-        # that, and the worker (alive) runs the episode again.
-        who, alive = self._after_failure(slot, reasons, reason, state.job_ref, replace=worker_died)
-        if attempt.number <= self._options.max_retries:
-            self._console.print(
-                f"[yellow]{who} failed on {escape(attempt.key.id)} ({escape(reason)}); retrying on "
-                f"{'a fresh worker' if worker_died else 'the same worker'} (attempt {attempt.number + 1} of "
-                f"{self._options.max_retries + 1})[/]",
-                highlight=False,
-                soft_wrap=True,  # one line in a log, whatever the terminal's width
-            )
-            if alive:
-                self._submit(slot, attempt.key, attempt.number + 1)
-            else:
-                state.queue.push_front(attempt.key)  # another worker takes it
-                state.requeued[attempt.key] = attempt.number + 1
-            return
-        what = "worker died" if worker_died else "shared policy actor died"
-        message = f"{what} {len(reasons)} time(s) running this episode; last: {reason}"
-        state.on_result(self._error_row(state.job, attempt, slot, message, worker=who))
-
-    @staticmethod
-    def _error_row(job: WorkerJob, attempt: _Attempt, slot: _Slot, message: str, *, worker: str | None = None
-                   ) -> EpisodeResult:
-        task = job.task_for(attempt.key)
-        return EpisodeResult(
-            key=attempt.key,
-            success=False,
-            steps=0,
-            end_reason=EndReason.ERROR,
-            instruction=task.instruction if task else "",
-            error=message,
-            extra={"error_source": "worker"},
-            worker=worker or slot.name,
-            node=slot.node,
-            attempts=attempt.number,
-        )
 
     def close(self) -> None:
         ray = self._ray
@@ -524,11 +437,11 @@ class RayExecutor:
         self._connection = None
 
 
-def ray_executor_factory(options: RayEngineOptions, *, console: Console | None = None
+def ray_executor_factory(options: RayEngineOptions, *, say: Say | None = None
                          ) -> Callable[[str, PolicyContext], RayExecutor]:
     """What RunOptions.executor_factory takes: the driver calls it with the policy and context."""
 
     def factory(policy_ref: str, ctx: PolicyContext) -> RayExecutor:
-        return RayExecutor(policy_ref, ctx, options, console=console)
+        return RayExecutor(policy_ref, ctx, options, say=say)
 
     return factory

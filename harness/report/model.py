@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from envs.presets import builtin_presets
-
 from harness.report.aggregate import RunData, RunRow, TaskRow, benchmark_task_order, run_row, task_rows
 from harness.report.baselines import BaselineLatency, BaselineResult, BaselineSet
 from harness.report.compare import Comparison, check_presets, compare_runs, matched_seed_delta

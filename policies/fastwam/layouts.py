@@ -7,23 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.errors import UsageError
-
-
-@dataclass(frozen=True)
-class Tile:
-    """Where one camera goes in the composed image; the frame is resized (PIL bilinear) into the box.
-
-    LIBERO's official script centre-crops to the box's aspect first, which is a no-op for its
-    square 256x256 renders; RoboTwin's resizes 320x240 frames straight into 320x256 / 160x128."""
-
-    camera: str
-    top: int
-    left: int
-    height: int
-    width: int
-
-    def as_params(self) -> dict:
-        return {"camera": self.camera, "top": self.top, "left": self.left, "height": self.height, "width": self.width}
+from harness.types import Tile
 
 
 @dataclass(frozen=True)
@@ -43,6 +27,9 @@ class BenchmarkLayout:
         return tuple(t.camera for t in self.tiles)
 
 
+# Each camera's frame is resized (PIL bilinear) into its tile. LIBERO's official script centre-crops to
+# the box's aspect first, a no-op for its square 256x256 renders; RoboTwin's resizes 320x240 frames
+# straight into 320x256 / 160x128.
 LIBERO = BenchmarkLayout(
     benchmark="libero",
     height=224,

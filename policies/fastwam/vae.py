@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from policies.fastwam.config import VAEConfig
 
-
 CACHE_FRAMES = 2  # input frames a streaming causal convolution carries to the next chunk
 
 

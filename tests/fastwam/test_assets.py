@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from tests.fastwam.builders import INSTRUCTIONS, write_assets, write_tokenizer
 from harness.errors import MissingDependencyError
 from policies.fastwam.assets import load_text_encoder, load_tokenizer, load_vae, load_vae_decoder, resolve_assets
 from policies.fastwam.config import PROMPT_TEMPLATE, tiny_config
 from policies.fastwam.text import ByteTokenizer, encode_prompts
 from policies.fastwam.vae import pixel_patchify
 from policies.fastwam.weights import WeightsMismatchError
+from tests.fastwam.builders import INSTRUCTIONS, write_assets, write_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,17 @@
 import pytest
 import torch
 
-from tests.fastwam.builders import seeded_network
 from harness.errors import WamEvalError
-from policies.fastwam.checkpoint import CONFIG_KEY, CheckpointMismatchError, load_checkpoint, read_payload, save_checkpoint
+from policies.fastwam.checkpoint import (
+    CONFIG_KEY,
+    CheckpointMismatchError,
+    load_checkpoint,
+    read_payload,
+    save_checkpoint,
+)
 from policies.fastwam.config import full_config
 from policies.fastwam.network import FastWAMNetwork, parameter_counts
+from tests.fastwam.builders import seeded_network
 
 
 def test_saved_file_has_the_released_layout(tmp_path):

@@ -38,7 +38,6 @@ from envs.presets import Preset
 from envs.robotwin import RoboTwinBenchmark, catalog, seeds
 from harness.types import EpisodeKey, Observation, TaskInfo
 
-
 VERSIONS_ENV = "WAM_EVAL_TEST_VERSIONS"
 
 

@@ -7,9 +7,9 @@ import pytest
 from envs.base import Benchmark
 from envs.presets import builtin_presets
 from envs.registry import find_suite, get_benchmark, select_tasks
-from harness.spec import EvalSpec, plan_tasks
 from envs.robotwin import catalog
 from harness.errors import UsageError
+from harness.spec import EvalSpec, plan_tasks
 
 
 @pytest.fixture(scope="module")

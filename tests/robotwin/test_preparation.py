@@ -76,6 +76,7 @@ def spec(preset: Path, policy: str = "noop", tasks: str = "stack_blocks_two", ep
     return EvalSpec(benchmark=BENCH, policy=policy, preset=str(preset), tasks=tasks, episodes=episodes)
 
 
+@pytest.mark.usefixtures("shared_ray")
 def test_two_ray_workers_check_chunks_in_parallel_a_dead_one_is_replaced_and_episodes_run_on_the_stored_seeds(
         tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
