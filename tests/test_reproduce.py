@@ -4,6 +4,7 @@ on the issue's slice of Table 2 (real LIBERO, in-process)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -111,7 +112,9 @@ def test_a_suite_outside_the_table_is_refused():
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=900)
+    # A wide log (COLUMNS), so that each verdict row is one line: the checks below read rows, not layout.
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "COLUMNS": "200"})
 
 
 def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):

@@ -100,8 +100,9 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
 def print_verdicts(console: Console, verdicts: TableVerdicts) -> None:
     table = Table(title=f"reproduction of {verdicts.title}: {verdicts.run_id} against {verdicts.paper_method} "
                         f"({verdicts.paper_source})", title_justify="left")
+    # Cells wrap to fit 80 columns in a log and are never cut short; a verdict stays on one line.
     for col in ("cell", "ours", "paper", "p (binomial)", "paper in our 95% CI", "verdict", "part run"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold", no_wrap=col == "verdict")
     for c in verdicts.cells:
         ours = f"{c.successes}/{c.n} ({100 * c.rate:.1f}%)" + ("" if c.n == c.planned else f" of {c.planned} planned")
         if c.verdict is None:

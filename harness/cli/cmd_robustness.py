@@ -80,7 +80,7 @@ def print_plan(console: Console, plan: RobustnessPlan, spec: EvalSpec, args: arg
 def print_drops(console: Console, report: RobustnessReport) -> None:
     table = Table(title="robustness: success and drop from the unperturbed suite", title_justify="left")
     for col in ("base suite", "perturbation", "success", "drop (pts)", "test", "p"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # cells wrap to fit 80 columns in a log, never cut short
     for row in report.rows:
         for cell in ([row.original] if row.original else []) + list(row.cells.values()):
             rate = f"{cell.successes}/{cell.n} ({100 * cell.rate:.1f}%)" if cell.measured else escape(cell.note)
