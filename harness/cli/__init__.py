@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from typing import Sequence
 
-from harness.errors import WamEvalError
+from harness.api.errors import WamEvalError
 
 
 class OneLineParser(argparse.ArgumentParser):

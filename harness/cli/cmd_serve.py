@@ -13,9 +13,9 @@ import sys
 from importlib import metadata
 
 from envs.registry import BENCHMARKS, get_benchmark
+from harness.api.errors import UsageError
 from harness.cli.args import POLICY_OPTION_HELP, key_value
 from harness.driver import choose_preset, policy_context
-from harness.errors import UsageError
 from harness.spec import EvalSpec
 from policies.registry import make_policy
 

@@ -36,7 +36,7 @@ import numpy as np
 from envs.base import ResetOutcome, StepOutcome
 from envs.presets import Preset
 from envs.robotwin import RoboTwinBenchmark, catalog, seeds
-from harness.types import EpisodeKey, Observation, TaskInfo
+from harness.api.types import EpisodeKey, Observation, TaskInfo
 
 VERSIONS_ENV = "WAM_EVAL_TEST_VERSIONS"
 
