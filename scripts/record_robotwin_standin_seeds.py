@@ -45,12 +45,14 @@ def record(store: ResultStore, count: int) -> dict:
         verdicts = store.verdicts("robotwin", task, "clean", protocol)
         rejected = {str(s): v.payload.get("reason", "") for s, v in verdicts.items()
                     if s < accepted[-1] and not v.accepted}
-        tasks[task] = {"accepted": accepted, "rejected": rejected}
+        # The expert's episode info (which block, which arm) follows the scene and the plan: recorded too.
+        infos = {str(s): dict(verdicts[s].payload.get("info", {})) for s in accepted}
+        tasks[task] = {"accepted": accepted, "rejected": rejected, "infos": infos}
         print(f"{task}: accepted {accepted}, rejected {sorted(rejected)}", flush=True)
     versions = bench.versions(preset)
     return {
-        "about": "the first expert-accepted seeds of each robotwin2-primitives task (clean), and the candidates "
-                 "rejected before them; written by scripts/record_robotwin_standin_seeds.py, checked by "
+        "about": "the first expert-accepted seeds of each robotwin2-primitives task (clean), the expert's episode "
+                 "info on them, and the candidates rejected before them; written by scripts/record_robotwin_standin_seeds.py, checked by "
                  "tests/robotwin/test_sapien.py",
         "preset": PRESET, "setting": "clean", "start_seed": 100000, "count": count,
         "expert_protocol": protocol, "stack": {k: versions.get(k, "") for k in STACK_KEYS}, "tasks": tasks,

@@ -205,7 +205,7 @@ def test_a_slow_policy_does_not_block_the_event_loop(observation):
 
 
 def test_requests_that_wait_together_are_batched(observation):
-    with ServedPolicy("--policy", PROBE_REF, "--policy-option", "delay_s=1", "--max-batch", "4") as server:
+    with ServedPolicy("--policy", PROBE_REF, "--policy-option", "delay_s=1", "--batch-max", "4") as server:
         policies = [make_remote_policy(server.address, ctx()) for _ in range(3)]
         answers: dict[int, dict] = {}
 

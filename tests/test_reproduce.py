@@ -139,7 +139,7 @@ def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
 
     again = cli(*argv)  # resumes like `run`: nothing left, the same verdicts, an estimate from the stored pace
     assert again.returncode == 0, again.stderr
-    assert "2 planned, 2 already stored, 0 to run" in again.stdout
+    assert "nothing to do: all 2 planned episode(s) are stored already" in again.stdout  # no policy built
     assert "at the pace of 2 stored episode(s)" in again.stdout
     assert json.loads((out / "verdicts.json").read_text())["cells"] == verdicts["cells"]
 

@@ -52,12 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", type=csv_list, default=(), help="narrow to these suites (the verdicts say which part ran)")
-    p.add_argument("--tasks", help="narrow to these task indices or names per suite: '0,1', '0-4'")
-    p.add_argument("--episodes", type=int, help="narrow to this many episodes per task and setting")
+    p.add_argument("--suite", type=csv_list, default=(), help="narrow to these suites (the verdicts say which part ran; default: the table's)")
+    p.add_argument("--tasks", help="narrow to these task indices or names per suite: '0,1', '0-4' (default: all)")
+    p.add_argument("--episodes", type=int, help="narrow to this many episodes per task and setting (default: the paper's)")
     p.add_argument("--against", metavar="METHOD",
                    help="the paper's row to judge against (default: the policy's own, else Fast-WAM)")
-    p.add_argument("--baselines", type=Path, help="read published baselines from this folder only")
+    p.add_argument("--baselines", type=Path,
+                   help="read published baselines from this folder only (default: the shipped ones and results/baselines)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<run>/)")
     add_policy_arguments(p)
     add_execution_arguments(p)

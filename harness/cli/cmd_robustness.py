@@ -50,8 +50,8 @@ def register_target(targets: argparse._SubParsersAction) -> None:
                                    "leaderboard); also semantic_ood, relation_ood, object_ood, temp")
     p.add_argument("--suite", type=csv_list, default=(), help="base suites (default all four: libero_spatial, "
                                                               "libero_object, libero_goal, libero_10)")
-    p.add_argument("--tasks", help="narrow to these task indices per suite: '0,1', '0-4'")
-    p.add_argument("--episodes", type=int, help="narrow to this many episodes (init states) per task")
+    p.add_argument("--tasks", help="narrow to these task indices per suite: '0,1', '0-4' (default: all)")
+    p.add_argument("--episodes", type=int, help="narrow to this many episodes (init states) per task (default: the preset's)")
     p.add_argument("--preset", help="protocol preset (default: the policy's protocol family with base-suite step "
                                     "limits: fastwam-libero-pro, else openpi-libero-pro; libero-pro is LIBERO-PRO's "
                                     "own runner)")

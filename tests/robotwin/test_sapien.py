@@ -7,6 +7,7 @@ Needs the RoboTwin environment (tox -e robotwin: scripts/install_robotwin.sh + w
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from harness.summary import suite_rates
 pytestmark = pytest.mark.sapien
 TASK = "stack_blocks_two"
 ROOT = Path(__file__).resolve().parents[2]
+SEED_FILE = ROOT / "tests" / "data" / "robotwin_standin_seeds.json"
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +236,39 @@ def test_the_oracle_episode_ends_at_the_step_its_actions_first_succeed(prepared,
     with ResultStore(store) as db:
         (row,) = db.episode_rows(outcome.run_id)
     assert row["success"] and row["end_reason"] == "success" and row["steps"] == first <= len(trajectory), (row, first)
+
+
+@pytest.mark.timeout(2400)  # the expert on six more candidate seeds: 2-4 minutes each on a loaded 2-core machine
+def test_the_first_accepted_stand_in_seeds_are_the_recorded_ones(prepared, workdir):
+    """The expert, run again through the driver's preparation on every stand-in task, accepts and rejects
+    the candidates tests/data/robotwin_standin_seeds.json recorded (scripts/record_robotwin_standin_seeds.py),
+    with the same episode info (which block, which arm): a changed planner, simulator or task code changes
+    this list."""
+    recorded = json.loads(SEED_FILE.read_text())
+    preset = builtin_presets()[recorded["preset"]]
+    bench = get_benchmark("robotwin")
+    protocol = bench.expert_protocol(preset)
+    assert recorded["expert_protocol"] == protocol, (
+        f"the stand-in's stack changed ({recorded['stack']} when recorded); if that is meant, record the seeds "
+        "again with scripts/record_robotwin_standin_seeds.py"
+    )
+    store = prepared[0]
+    count = int(recorded["count"])
+    # In-process: the checks, not the engine, are the subject here (the engine's are tested above), and a
+    # third Ray start is what fails first on a loaded machine.
+    run_evaluation(
+        EvalSpec(benchmark="robotwin", policy="tests.robotwin.replay_policy:HoldPolicy",
+                 preset=str(_short_preset(workdir)), tasks=",".join(recorded["tasks"]), episodes=count),
+        RunOptions(store=store, quiet=True),
+    )
+    with ResultStore(store) as db:
+        for task, want in recorded["tasks"].items():
+            verdicts = db.verdicts("robotwin", task, "clean", protocol)
+            accepted = [s for s in sorted(verdicts) if verdicts[s].accepted][:count]
+            rejected = {str(s): v.payload.get("reason", "") for s, v in verdicts.items()
+                        if s < accepted[-1] and not v.accepted}
+            infos = {str(s): dict(verdicts[s].payload.get("info", {})) for s in accepted}
+            assert (accepted, sorted(rejected), infos) == (want["accepted"], sorted(want["rejected"]), want["infos"]), task
 
 
 def test_seed_lists_export_import_and_list_through_the_cli(prepared, tmp_path, capsys):
