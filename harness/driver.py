@@ -21,16 +21,16 @@ from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
 from envs.versions import package_versions
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
+from harness.api.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
+from harness.api.version import git_commit, wam_eval_version
 from harness.executors import Executor, InProcessExecutor
-from harness.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.types import EndReason, EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
-from harness.version import git_commit, wam_eval_version
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, Verdict
+from harness.api.verdicts import VERDICT_ERROR, StoredVerdict  # noqa: F401 - importable from here too
 from harness.holder import Holder, pid_alive
-from harness.types import EndReason, EpisodeKey, EpisodeResult, Verdict
 
 SCHEMA_VERSION = 4  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check;
 # 4: a run lock names its holder by boot id and process start time, not by PID alone
@@ -635,28 +636,7 @@ class ResultStore:
 
 # Payload key of an error verdict, holding what raised ("FileNotFoundError: ..."): the check could not
 # decide, so the candidate counts as rejected until it is checked again (put_verdicts, forget_error_verdicts).
-VERDICT_ERROR = "error"
 _ERROR_SQL = f"COALESCE(json_extract(payload_json, '$.{VERDICT_ERROR}'), '') != ''"  # as StoredVerdict.error
-
-
-@dataclass(frozen=True)
-class StoredVerdict:
-    candidate: int
-    accepted: bool
-    payload: dict[str, Any]
-    source: str
-    imported: bool
-    created_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "StoredVerdict":
-        return cls(row["candidate"], bool(row["accepted"]), json.loads(row["payload_json"]), row["source"],
-                   bool(row["imported"]), row["created_at"])
-
-    @property
-    def error(self) -> str:
-        """What raised when this verdict is an error verdict, else ""."""
-        return str(self.payload.get(VERDICT_ERROR) or "")
 
 
 class LockKeeper:

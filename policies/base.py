@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.transforms import TransformSpec
 
 if TYPE_CHECKING:

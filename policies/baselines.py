@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.errors import UsageError
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import UsageError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 DEFAULT_HORIZON = 10

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable, Mapping
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.base import Policy, PolicyContext
 
 ENTRY_POINT_GROUP = "wam_eval.policies"

@@ -14,8 +14,8 @@ import websockets
 import websockets.sync.client as ws_client
 from openpi_client.websocket_client_policy import WebsocketClientPolicy
 
-from harness.errors import MissingDependencyError, UsageError
-from harness.types import EpisodeKey, Observation
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import EpisodeKey, Observation
 from policies.base import PolicyContext
 from policies.remote import make_remote_policy
 from policies.remote.client import _LONG_LIVED, RemotePolicyError, ServerUnreachable

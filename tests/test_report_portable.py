@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote
 
-from harness.version import git_commit
+from harness.api.version import git_commit
 from tests.report_data import libero_keys, libero_preset, make_manifest, result, write_run
 
 

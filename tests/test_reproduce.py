@@ -105,7 +105,7 @@ def test_cells_of_the_full_table_and_of_a_narrowed_one():
 
 
 def test_a_suite_outside_the_table_is_refused():
-    from harness.errors import UsageError
+    from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="Table 2 has no suite libero_90"):
         table_spec(TABLES["table2"], policy="noop", suites=("libero_90",))
@@ -166,7 +166,7 @@ def test_each_policy_is_judged_against_its_own_row():
     first = row("fastwam-idm", optional, action_infer_mode="first_frame")
     assert first.average == 97.75 and first.success["libero_10"] == 95.8
     assert row("noop").method == "Fast-WAM"
-    from harness.errors import UsageError
+    from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="no row 'pi7'.*choose --against from: .*OpenVLA"):
         paper_row(base, table, "pi7")

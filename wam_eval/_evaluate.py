@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.api.errors import UsageError
 from harness.cli.stores import DEFAULT_STORE
 from harness.driver import RunOptions, RunOutcome, run_evaluation
-from harness.errors import UsageError
 from harness.executors import InProcessExecutor
 from harness.spec import EvalSpec
 from harness.store import ResultStore

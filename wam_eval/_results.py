@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.api.errors import UsageError
 from harness.cli.stores import DEFAULT_STORE
-from harness.errors import UsageError
 from harness.report import ReportFiles, default_out_dir, write_report
 from harness.report.aggregate import RunData, latest_run_id, load_run, open_store
 from harness.report.baselines import baseline_dirs, load_baselines

@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from typing import Sequence
 
-from harness.errors import WamEvalError
+from harness.api.errors import WamEvalError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -18,6 +18,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.api.version import wam_eval_version
     from harness.cli import (
         cmd_compare,
         cmd_doctor,
@@ -34,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_serve,
         cmd_setup,
     )
-    from harness.version import wam_eval_version
 
     parser = OneLineParser(prog="wam-eval", description="Evaluate robot policies on LIBERO and RoboTwin 2.0.")
     parser.add_argument("--version", action="version", version=f"wam-eval {wam_eval_version()}",

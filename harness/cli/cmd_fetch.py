@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from harness.api.hub_cache import cache_dir
 from harness.cli.console import make_console
 from harness.fetch import bundle_for, bundles, default_local_dir, download, human_size, is_cached, plan, run_command
-from harness.hub_cache import cache_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:

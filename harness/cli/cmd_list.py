@@ -9,8 +9,8 @@ from rich.table import Table
 
 from envs.presets import builtin_presets, resolve_preset
 from envs.registry import BENCHMARKS, find_suite, get_benchmark
+from harness.api.errors import MissingDependencyError, UsageError
 from harness.cli.console import make_console
-from harness.errors import MissingDependencyError, UsageError
 from policies.registry import policy_entries
 
 

@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from envs.presets import builtin_presets, diff_presets, resolve_preset
+from harness.api.errors import UsageError
 from harness.cli.console import make_console
-from harness.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from harness.api.errors import UsageError
 from harness.cli.console import make_console
 from harness.cli.stores import LATEST, add_store_argument, store_paths
-from harness.errors import UsageError
 from harness.report.write_latex import INTERVAL_STYLES, LatexOptions
 from wam_eval import report as write
 

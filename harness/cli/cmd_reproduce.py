@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
+from harness.api.errors import UsageError
 from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import (
@@ -25,7 +26,6 @@ from harness.cli.cmd_run import (
 )
 from harness.cli.console import make_console
 from harness.driver import choose_preset
-from harness.errors import UsageError
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import load_run
 from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs, load_baselines

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.libero.perturbations import KIND_BY_KEY
 from envs.registry import get_benchmark
+from harness.api.errors import UsageError
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import (
     EXIT_EPISODE_ERRORS,
@@ -24,7 +25,6 @@ from harness.cli.cmd_run import (
 )
 from harness.cli.console import make_console
 from harness.driver import choose_preset
-from harness.errors import UsageError
 from harness.report import default_out_dir
 from harness.report.aggregate import load_run
 from harness.report.robustness import RobustnessReport, build_robustness

@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
+from harness.api.errors import UsageError
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
-from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec

@@ -26,9 +26,9 @@ from rich.markup import escape
 from envs.presets import Preset, resolve_preset
 from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
+from harness.api.errors import UsageError
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
-from harness.errors import UsageError
 from harness.store import ResultStore
 
 
@@ -123,8 +123,11 @@ def run_import(args: argparse.Namespace, argv: list[str]) -> int:
     protocol = bench.expert_protocol(preset)
     lists = seeds.load_seed_files(args.files, protocol=protocol, known_tasks=catalog.TASKS,
                                   known_settings=catalog.SETTINGS)  # every file checked before the store is touched
-    with ResultStore(args.store) as store:
-        seeds.import_seed_lists(lists, store, benchmark=bench.name, protocol=protocol)
+    batches = seeds.seed_list_verdicts(lists, benchmark=bench.name, protocol=protocol)
+    with ResultStore(args.store) as store:  # the CLI stores what the benchmark hands back
+        for b in batches:
+            store.put_verdicts(b.benchmark, b.task, b.setting, b.protocol, b.verdicts, source=b.source,
+                               imported=b.imported)
     for _, entry in lists:
         infos = sum(1 for s in entry.seeds if s in entry.infos)
         console.print(f"{entry.task}/{entry.setting}: {len(entry.seeds)} seed(s) from {entry.start_seed} "

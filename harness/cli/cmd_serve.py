@@ -12,11 +12,11 @@ import math
 import sys
 
 from envs.registry import BENCHMARKS, get_benchmark
+from harness.api.errors import UsageError
+from harness.api.version import wam_eval_version
 from harness.cli.args import POLICY_OPTION_HELP, key_value
 from harness.driver import choose_preset, policy_context
-from harness.errors import UsageError
 from harness.spec import EvalSpec
-from harness.version import wam_eval_version
 from policies.registry import make_policy
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

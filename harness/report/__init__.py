@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from harness.api.types import jsonable
 from harness.report.aggregate import RunData
 from harness.report.model import Report
 from harness.report.privacy import scrub
 from harness.report.write_html import render_html
 from harness.report.write_latex import LatexOptions, render_latex
 from harness.report.write_markdown import render_markdown
-from harness.types import jsonable
 
 
 @dataclass(frozen=True)

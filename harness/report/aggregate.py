@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import DriftVerdict, EpisodeKey
 from harness.report.layout import TableLayout
 from harness.stats import RateEstimate
 from harness.store import ResultStore, RunManifest
-from harness.types import DriftVerdict, EpisodeKey
 
 
 @dataclass

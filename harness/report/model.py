@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from envs.presets import builtin_presets
+from harness.api.version import git_commit, wam_eval_version
 from harness.report.aggregate import RunData, RunRow, TaskRow, benchmark_task_order, run_row, task_rows
 from harness.report.baselines import BaselineLatency, BaselineResult, BaselineSet
 from harness.report.compare import Comparison, check_presets, compare_runs, matched_seed_delta
 from harness.report.figures import FigurePNG, latency_breakdown, success_vs_length, suite_bars, task_heatmap
 from harness.report.layout import TableLayout, layout_for
-from harness.version import git_commit, wam_eval_version
 
 
 @dataclass(frozen=True)

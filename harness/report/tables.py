@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies

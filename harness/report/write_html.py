@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from html import escape
+from pathlib import Path
 
 from harness.report.figures import FigurePNG
-from harness.report.format import CellText, generated_by, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import (
+    CellText,
+    generated_by,
+    oracle_sentence,
+    partial_sentence,
+    untrained_sentence,
+    video_href,
+)
 from harness.report.model import Report
 from harness.report.privacy import scrub
 from harness.report.tables import (

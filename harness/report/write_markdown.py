@@ -7,7 +7,14 @@ import json
 import re
 from pathlib import Path
 
-from harness.report.format import CellText, generated_by, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import (
+    CellText,
+    generated_by,
+    oracle_sentence,
+    partial_sentence,
+    untrained_sentence,
+    video_href,
+)
 from harness.report.model import Report
 from harness.report.privacy import scrub
 from harness.report.tables import (

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.types import ActionChunk, Observation, jsonable
+from harness.api.types import ActionChunk, Observation, jsonable
 from policies.base import PolicyInfo
 from policies.transforms import TransformSpec
 
