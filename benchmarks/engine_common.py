@@ -17,9 +17,9 @@ from typing import Any, Callable, Sequence
 
 from rich.console import Console
 
+from harness.api.types import EpisodeKey, EpisodeResult
 from harness.driver import RunOptions, run_evaluation
 from harness.spec import EvalSpec
-from harness.types import EpisodeKey, EpisodeResult
 from harness.worker import WorkerJob
 
 HERE = Path(__file__).resolve().parent

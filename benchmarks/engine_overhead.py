@@ -30,9 +30,9 @@ from engine_common import PRESET, load_note, machine, run_harness, spec_for, ste
 
 from envs.presets import load_preset_file
 from envs.registry import find_suite, get_benchmark
+from harness.api.types import EpisodeKey
 from harness.executors import InProcessExecutor
 from harness.ray_engine import RayEngineOptions, RayExecutor
-from harness.types import EpisodeKey
 from policies.base import PolicyContext
 from policies.registry import make_policy
 

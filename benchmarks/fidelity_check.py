@@ -23,8 +23,8 @@ from benchmarks.engine_common import machine, write_figures
 from envs.libero import LiberoBenchmark
 from envs.libero.golden import shipped_golden_states
 from envs.presets import resolve_preset
+from harness.api.types import EpisodeKey
 from harness.rollout import LocalPolicyClient, RolloutPlan, run_episode
-from harness.types import EpisodeKey
 from policies.base import PolicyContext
 from policies.baselines import NoopPolicy
 

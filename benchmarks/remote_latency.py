@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.types import EpisodeKey, Observation
+from harness.api.types import EpisodeKey, Observation
 from policies.base import PolicyContext
 from policies.remote import make_remote_policy
 from policies.remote.codec import encode

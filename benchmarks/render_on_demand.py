@@ -18,8 +18,8 @@ from pathlib import Path
 
 from envs.libero import LiberoBenchmark
 from envs.presets import resolve_preset
+from harness.api.types import EpisodeKey
 from harness.rollout import LocalPolicyClient, RolloutPlan, run_episode
-from harness.types import EpisodeKey
 from policies.base import PolicyContext
 from policies.baselines import RandomPolicy
 

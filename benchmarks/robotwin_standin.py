@@ -24,8 +24,8 @@ import numpy as np
 from envs.presets import resolve_preset
 from envs.registry import find_suite, get_benchmark
 from envs.robotwin.env import RoboTwinEnv
+from harness.api.types import EpisodeKey
 from harness.store import ResultStore
-from harness.types import EpisodeKey
 
 
 def validate(bench, preset, keys, store: ResultStore) -> tuple[dict, int]:

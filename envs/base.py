@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_chec
 
 import numpy as np
 
-from harness.types import EpisodeKey, EpisodeParams, Observation, PrepItem, TaskInfo, Verdict
+from harness.api.types import EpisodeKey, EpisodeParams, Observation, PrepItem, TaskInfo, Verdict
 
 if TYPE_CHECKING:
     from envs.presets import Preset
-    from harness.store import ResultStore
+    from harness.api.verdicts import VerdictView
 
 
 @dataclass
@@ -102,12 +102,18 @@ class Benchmark(Protocol):
 
     def make_env(self, task: TaskInfo, preset: "Preset", *, cameras: Sequence[str]) -> Env: ...
 
-    # -- preparation: work that must happen before episodes (RoboTwin: expert-validated seeds) ---------
-    # The driver asks `preparation` what is missing (read from the store), runs each item's `prepare`
-    # in a worker, stores the verdicts itself (the single writer), asks again until nothing is
-    # missing, then turns the stored verdicts into per-episode parameters with `episode_params`.
 
-    def preparation(self, keys: Sequence[EpisodeKey], preset: "Preset", store: "ResultStore") -> list[PrepItem]:
+@runtime_checkable
+class PreparingBenchmark(Benchmark, Protocol):
+    """A benchmark with work that must happen before its episodes (RoboTwin: expert-validated seeds);
+    optional: a benchmark without it (LIBERO) implements none of these.
+
+    The driver asks `preparation` what is missing (reading a view of the stored verdicts), runs each
+    item's `prepare` in a worker, stores the verdicts itself (the single writer), asks again until
+    nothing is missing, then turns the stored verdicts into per-episode parameters with
+    `episode_params`. A benchmark reads verdicts; it never writes them."""
+
+    def preparation(self, keys: Sequence[EpisodeKey], preset: "Preset", verdicts: "VerdictView") -> list[PrepItem]:
         """What must still be checked before `keys` can run, most urgent first; [] when nothing.
         Asked again after every stored result, so it may hand out more work as verdicts arrive."""
         ...
@@ -116,6 +122,6 @@ class Benchmark(Protocol):
         """Do one item, in a worker's process (it may need the simulator). Picklable result."""
         ...
 
-    def episode_params(self, keys: Sequence[EpisodeKey], preset: "Preset", store: "ResultStore") -> EpisodeParams:
+    def episode_params(self, keys: Sequence[EpisodeKey], preset: "Preset", verdicts: "VerdictView") -> EpisodeParams:
         """Per episode, what its env's reset receives, or why it cannot run."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from envs.probe import probe
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 PROBED_MARK = "WAM_EVAL_MUJOCO_GL"  # set once a backend has been probed in this process tree
 

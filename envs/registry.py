@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 
 from envs.base import Benchmark, SuiteInfo
-from harness.errors import UsageError
-from harness.types import TaskInfo
+from harness.api.errors import UsageError
+from harness.api.types import TaskInfo
 
 BENCHMARKS: dict[str, str] = {
-    "libero": "envs.libero:LiberoBenchmark",
-    "robotwin": "envs.robotwin:RoboTwinBenchmark",
+    "libero": "envs.libero.benchmark:LiberoBenchmark",
+    "robotwin": "envs.robotwin.benchmark:RoboTwinBenchmark",
 }
 
 

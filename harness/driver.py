@@ -21,19 +21,20 @@ from envs.base import Benchmark
 from envs.presets import Preset, describe_layout, resolve_preset
 from envs.registry import get_benchmark
 from envs.versions import package_versions
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
+from harness.api.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
+from harness.api.version import git_commit, wam_eval_version
 from harness.executors import Executor, InProcessExecutor
-from harness.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for
-from policies.registry import policy_entries, precheck_policy
+from policies.registry import BUILTIN, policy_entries, precheck_policy
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunOptions:
     quiet: bool = False
     # Build the executor; the Ray engine plugs in here. None: in-process.
     executor_factory: Callable[[str, PolicyContext], Executor] | None = None
+    label: str | None = None  # the run's name in reports (stored beside it, not part of its identity)
     record: str = "none"  # which episodes keep a video of the frames the policy read: none|failures|all
     video_dir: Path | None = None  # default: videos/ beside the store
     video_fps: int = 5
@@ -152,12 +154,48 @@ def resolve_checkpoint(checkpoint: str | None) -> tuple[str | None, CachedFile |
     return found.local_path, found
 
 
+def check_checkpoint(spec: EvalSpec) -> None:
+    """Refuse a checkpoint that cannot be read, here and in one line, before Ray starts or a policy is
+    built (a worker would otherwise fail on it after a cluster start). Only for the built-in policies,
+    which read --checkpoint as a file: remote:// takes it as a label, a user's factory as whatever it
+    documents, and URLs (hf://) are resolved by the policy."""
+    ckpt = spec.checkpoint
+    if ckpt is None or spec.policy not in {e.name for e in BUILTIN} or "://" in ckpt:
+        return
+    path = Path(ckpt).expanduser()
+    if not path.exists():
+        raise UsageError(f"checkpoint {ckpt} does not exist; give the path of a checkpoint file")
+    try:
+        if path.is_dir():
+            if not any(path.iterdir()):
+                raise UsageError(f"checkpoint {ckpt} is an empty folder")
+            return
+        with open(path, "rb") as f:
+            first = f.read(1)
+    except PermissionError:
+        raise UsageError(f"checkpoint {ckpt} cannot be read (permission denied); check its permissions") from None
+    except OSError as exc:
+        raise UsageError(f"checkpoint {ckpt} cannot be read ({exc.strerror or exc})") from None
+    if not first:
+        raise UsageError(f"checkpoint {ckpt} is empty (0 bytes): an interrupted download or copy? fetch it again")
+
+
 def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | None = None,
                    argv: Sequence[str] = ()) -> RunOutcome:
     console = console or Console()
     benchmark = get_benchmark(spec.benchmark)
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
+    check_checkpoint(spec)
+    done = finished_run(spec, options, benchmark, preset, keys)
+    if done is not None:
+        if options.label:
+            with ResultStore(options.store) as store:
+                store.set_label(done.run_id, options.label)
+        console.print(f"[bold]run[/] {done.run_id}  (store {options.store})", soft_wrap=True)
+        console.print(f"nothing to do: all {len(keys)} planned episode(s) are stored already (Ray not started, "
+                      "policy not loaded); report it with `wam-eval report`", soft_wrap=True)
+        return RunOutcome(manifest=done, planned=keys, ran=0)
     benchmark.check_available(preset)
     checkpoint, hub_checkpoint = resolve_checkpoint(spec.checkpoint)
 
@@ -191,6 +229,8 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         # Every package the preset's [simulator] table names is recorded, so the header's warning and
         # the report's note cover each of them (the identity keeps the benchmark's own stack).
         versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
+        spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec),
+                       "wam_eval": {"version": wam_eval_version(), "commit": git_commit()}}
         manifest = RunManifest(
             run_id=run_id_for(policy=info, preset=preset, identity=identity),
             identity=identity,
@@ -202,11 +242,13 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             preset=preset.content(),
             versions=versions,
             policy=policy_record(info, hub_checkpoint),
-            spec=spec.as_dict(),
+            spec=spec_record,
             host=socket.gethostname(),
         )
         with ResultStore(options.store) as store:
             invocation = store.open_run(manifest, argv=argv, force_unlock=options.force_unlock)
+            if options.label:
+                store.set_label(manifest.run_id, options.label)
             if options.force_unlock:
                 console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
                               "run it, both run the missing episodes (each is stored once, the work is done "
@@ -281,6 +323,54 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         executor.close()
 
 
+def checkpoint_fingerprint(spec: EvalSpec) -> dict[str, int] | None:
+    """Size and modification time of a local checkpoint file: a file replaced under the same path is
+    another model, so a stored run matches a new invocation only while these are unchanged."""
+    if spec.checkpoint is None or "://" in spec.checkpoint:
+        return None
+    try:
+        st = Path(spec.checkpoint).expanduser().stat()
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# What a stored run's spec must share with a new invocation for the two to be the same run, when the
+# policy is a built-in one (its identity then follows from these, the preset and the versions alone).
+_SAME_RUN_FIELDS = ("benchmark", "policy", "checkpoint", "policy_options")
+
+
+def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, preset: Preset,
+                 keys: Sequence[EpisodeKey]) -> RunManifest | None:
+    """The stored run that already holds every planned episode of this invocation, found without
+    building the policy or starting Ray; None when anything is left to do or the match is not certain.
+
+    Only built-in policies qualify (their identity follows from the spec, the preset and the
+    simulator versions: a user's factory or a remote server may have changed behind the same name),
+    and a local checkpoint only while its size and modification time are those stored."""
+    if spec.policy not in {e.name for e in BUILTIN} or not Path(options.store).is_file():
+        return None
+    if spec.checkpoint and "://" in spec.checkpoint:
+        return None  # a hub file may have a new snapshot behind the same name: only the policy can tell
+    wanted = {k: v for k, v in spec.as_dict().items() if k in _SAME_RUN_FIELDS}
+    seed = policy_seed(spec, preset)
+    fingerprint = checkpoint_fingerprint(spec)
+    versions = benchmark.versions()
+    with ResultStore(options.store) as store:
+        for manifest in reversed(store.runs()):
+            stored = manifest.spec
+            if (manifest.benchmark != benchmark.name or manifest.preset_hash != preset.hash
+                    or {k: manifest.versions.get(k) for k in versions} != versions  # the identity's stack
+                    or {k: stored.get(k) for k in _SAME_RUN_FIELDS} != wanted
+                    or (stored.get("seed") if stored.get("seed") is not None else preset.env_seed) != seed
+                    or stored.get("checkpoint_file") != fingerprint):
+                continue
+            have = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
+            if all(k.id in have for k in keys):
+                return manifest
+    return None
+
+
 def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:
     """The error row of an episode its benchmark could not prepare (RoboTwin: too few seeds solved)."""
     return EpisodeResult.failed(key, ErrorSource.PREPARATION, problem, instruction=task.instruction)
@@ -296,11 +386,15 @@ def _print_header(console: Console, manifest: RunManifest, info: PolicyInfo, pre
         policy_input += f"; the policy composes them itself: {describe_layout({**composed.params, 'kind': 'composed'})}"
     console.print(f"[bold]preset[/] {escape(preset.name)} v{preset.version} #{preset.hash} ({kind}); "
                   f"policy input: {escape(policy_input)}", soft_wrap=True)
-    weights = "" if info.trained else "  [yellow]untrained weights[/]"
-    if info.privileged:
-        weights += ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
-                    "harness, not comparable with learned policies")
-    console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {info.checkpoint_digest}{weights}", soft_wrap=True)
+    oracle = ("  [bold magenta]ORACLE[/]: acts on privileged simulator state; its success rate measures the "
+              "harness, not comparable with learned policies") if info.privileged else ""
+    if info.trained is None:  # a smoke policy: its "digest" only stands for what changes its actions
+        console.print(f"[bold]policy[/] {escape(info.name)} horizon {info.horizon} (no weights){oracle}",
+                      soft_wrap=True)
+    else:
+        weights = ("" if info.trained else "  [yellow]untrained weights[/]") + oracle
+        console.print(f"[bold]policy[/] {escape(info.name)} checkpoint {escape(info.checkpoint_digest)}{weights}",
+                      soft_wrap=True)
     stack = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     console.print(f"[bold]simulator[/] {escape(stack)}", soft_wrap=True)
     differences = preset.simulator_differences(manifest.versions)

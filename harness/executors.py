@@ -7,8 +7,8 @@ from __future__ import annotations
 import socket
 from typing import Callable, Protocol, Sequence
 
+from harness.api.types import EpisodeKey, EpisodeResult, PrepItem, PrepResult
 from harness.rollout import LocalPolicyClient
-from harness.types import EpisodeKey, EpisodeResult, PrepItem, PrepResult
 from harness.worker import EpisodeRunner, WorkerJob
 from policies.base import Policy, PolicyContext, PolicyInfo
 from policies.registry import make_policy

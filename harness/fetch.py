@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import MissingDependencyError, UsageError, WamEvalError
-from harness.hub_cache import cache_dir, file_sha256, is_hub_ref, parse_ref, write_sha256
+from harness.api.errors import MissingDependencyError, UsageError, WamEvalError
+from harness.api.hub_cache import cache_dir, file_sha256, is_hub_ref, parse_ref, write_sha256
 from policies.fastwam.release import ASSETS, ASSETS_NAME, MODEL_REPO, RELEASES, HubItem, Release
 
 

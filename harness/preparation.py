@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from rich.console import Console
 from rich.markup import escape
 
-from envs.base import Benchmark
+from envs.base import Benchmark, PreparingBenchmark
 from envs.presets import Preset
+from harness.api.types import EpisodeKey, EpisodeParams, PrepItem, PrepResult
+from harness.api.verdicts import VERDICT_ERROR, StoredVerdict
 from harness.executors import Executor
 from harness.progress import PrepProgress
-from harness.store import VERDICT_ERROR, ResultStore
-from harness.types import EpisodeKey, EpisodeParams, PrepItem, PrepResult
+from harness.store import ResultStore
 from harness.worker import WorkerJob
 
 
@@ -63,6 +64,17 @@ class PrepOutcome:
         return line
 
 
+class ReadOnlyVerdicts:
+    """The store as a benchmark sees it (harness.api.verdicts.VerdictView): verdicts to read,
+    nothing to write; the driver stores what the workers return."""
+
+    def __init__(self, store: ResultStore):
+        self._store = store
+
+    def verdicts(self, benchmark: str, task: str, setting: str, protocol: str) -> Mapping[int, StoredVerdict]:
+        return self._store.verdicts(benchmark, task, setting, protocol)
+
+
 def _group(item: PrepItem) -> tuple[str, str, str]:
     return item.task, item.setting, item.protocol
 
@@ -74,7 +86,10 @@ def run_preparation(benchmark: Benchmark, keys: Sequence[EpisodeKey], preset: Pr
     that cannot run (their preparation failed or gave up) come back in `params.problems`."""
     t0 = time.perf_counter()
     outcome = PrepOutcome(params=EpisodeParams())
-    pending = benchmark.preparation(keys, preset, store)
+    if not isinstance(benchmark, PreparingBenchmark):
+        return outcome  # nothing to prepare (LIBERO: its episodes are fixed initial states)
+    view = ReadOnlyVerdicts(store)
+    pending = benchmark.preparation(keys, preset, view)
     failed_groups: dict[tuple[str, str, str], str] = {}  # (task, setting, protocol) -> why it stopped
     if pending:
         in_flight: set[str] = set()
@@ -89,7 +104,7 @@ def run_preparation(benchmark: Benchmark, keys: Sequence[EpisodeKey], preset: Pr
             def next_item() -> PrepItem | None:
                 # An item is done at most once per invocation: one whose check raised can still be
                 # pending afterwards (an imported seed still lacks the expert's info) and would loop.
-                todo = [i for i in benchmark.preparation(keys, preset, store)
+                todo = [i for i in benchmark.preparation(keys, preset, view)
                         if i.key not in in_flight and i.key not in done and i.key not in outcome.failed
                         and _group(i) not in failed_groups]
                 progress.planned(in_flight=len(in_flight), waiting=len(todo))
@@ -129,7 +144,7 @@ def run_preparation(benchmark: Benchmark, keys: Sequence[EpisodeKey], preset: Pr
         outcome.seconds = time.perf_counter() - t0
         if not quiet:
             console.print(outcome.summary(store), highlight=False, soft_wrap=True)
-    params = benchmark.episode_params(keys, preset, store)
+    params = benchmark.episode_params(keys, preset, view)
     if failed_groups:
         # Say why in the episodes' own error rows: the failed item, then what the benchmark sees.
         reasons = {(task, setting): why for (task, setting, _), why in failed_groups.items()}

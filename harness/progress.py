@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness.types import DriftVerdict, EndReason, EpisodeResult, PrepItem, PrepResult
+from harness.api.types import DriftVerdict, EndReason, EpisodeResult, PrepItem, PrepResult
 
 
 def episode_line(result: EpisodeResult, *, index: int, total: int, verbose: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from harness.types import EpisodeKey, EpisodeResult, Observation
+from harness.api.types import EpisodeKey, EpisodeResult, Observation
 
 RECORD_MODES = ("none", "failures", "all")
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from envs.base import Env
 from envs.presets import Preset
-from harness.errors import PolicyOutputError
-from harness.types import (
+from harness.api.errors import PolicyOutputError
+from harness.api.types import (
     ActionChunk,
     DriftCheck,
     EndReason,

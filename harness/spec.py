@@ -12,8 +12,8 @@ from typing import Any
 from envs.base import Benchmark
 from envs.presets import Preset
 from envs.registry import find_suite, select_tasks
-from harness.errors import UsageError
-from harness.types import EpisodeKey, TaskInfo, jsonable
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey, TaskInfo, jsonable
 from policies.base import PolicyInfo
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, Verdict
+from harness.api.verdicts import VERDICT_ERROR, StoredVerdict  # noqa: F401 - importable from here too
 from harness.holder import Holder, pid_alive
-from harness.types import EndReason, EpisodeKey, EpisodeResult, Verdict
 
 SCHEMA_VERSION = 4  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check;
 # 4: a run lock names its holder by boot id and process start time, not by PID alone
@@ -115,6 +116,12 @@ CREATE TABLE IF NOT EXISTS episodes (
     drift REAL,  -- the env's largest state deviation from the reference after warm-up (LIBERO)
     drift_verdict TEXT,  -- ok | drift | no reference; NULL: the benchmark makes no check
     PRIMARY KEY (run_id, episode_id)
+);
+-- A run's name for tables and figures (`run --label`); not part of its identity, so renaming a run
+-- never splits it.
+CREATE TABLE IF NOT EXISTS run_labels (
+    run_id TEXT PRIMARY KEY REFERENCES runs(run_id),
+    label TEXT NOT NULL
 );
 -- Preparation verdicts (RoboTwin: whether the scripted expert solves a seed), one per candidate of a
 -- (benchmark, task, setting) under a protocol. Workers compute them; the driver stores them.
@@ -427,6 +434,46 @@ class ResultStore:
             raise UsageError(f"no run {run_id!r} in {self.path}; stored runs: {known}")
         return RunManifest.from_row(row)
 
+    def _has_table(self, name: str) -> bool:
+        # A store written by an older wam-eval and opened only to read may lack a table added since.
+        sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+        return self._db.execute(sql, (name,)).fetchone() is not None
+
+    def set_label(self, run_id: str, label: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO run_labels VALUES (?,?)", (run_id, label))
+
+    def labels(self) -> dict[str, str]:
+        """run id -> the label given with `run --label`."""
+        if not self._has_table("run_labels"):
+            return {}
+        return {r["run_id"]: r["label"] for r in self._db.execute("SELECT run_id, label FROM run_labels")}
+
+    def run_overview(self) -> list[dict[str, Any]]:
+        """One row per run, oldest first: its record, label, how many episodes it planned and stored,
+        their successes and errors, and when it last stored anything."""
+        labels = self.labels()
+        counts = {
+            r["run_id"]: dict(r)
+            for r in self._db.execute(
+                "SELECT run_id, COUNT(*) AS stored, SUM(success) AS successes, "
+                "SUM(end_reason='error') AS errors FROM episodes GROUP BY run_id"
+            )
+        }
+        planned = {r[0]: r[1] for r in self._db.execute("SELECT run_id, COUNT(*) FROM planned GROUP BY run_id")}
+        out = []
+        for m in self.runs():
+            c = counts.get(m.run_id, {})
+            out.append({
+                "manifest": m,
+                "label": labels.get(m.run_id),
+                "planned": planned.get(m.run_id, 0),
+                "stored": int(c.get("stored") or 0),
+                "successes": int(c.get("successes") or 0),
+                "errors": int(c.get("errors") or 0),
+            })
+        return out
+
     def invocations(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT rowid AS id, * FROM invocations WHERE run_id=? ORDER BY started_at", (run_id,))
         return [dict(r) for r in rows]
@@ -589,28 +636,7 @@ class ResultStore:
 
 # Payload key of an error verdict, holding what raised ("FileNotFoundError: ..."): the check could not
 # decide, so the candidate counts as rejected until it is checked again (put_verdicts, forget_error_verdicts).
-VERDICT_ERROR = "error"
 _ERROR_SQL = f"COALESCE(json_extract(payload_json, '$.{VERDICT_ERROR}'), '') != ''"  # as StoredVerdict.error
-
-
-@dataclass(frozen=True)
-class StoredVerdict:
-    candidate: int
-    accepted: bool
-    payload: dict[str, Any]
-    source: str
-    imported: bool
-    created_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "StoredVerdict":
-        return cls(row["candidate"], bool(row["accepted"]), json.loads(row["payload_json"]), row["source"],
-                   bool(row["imported"]), row["created_at"])
-
-    @property
-    def error(self) -> str:
-        """What raised when this verdict is an error verdict, else ""."""
-        return str(self.payload.get(VERDICT_ERROR) or "")
 
 
 class LockKeeper:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from harness.api.types import DriftVerdict, EpisodeKey
 from harness.stats import wilson_interval
-from harness.types import DriftVerdict, EpisodeKey
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 from envs.base import Env
 from envs.presets import Preset
 from envs.registry import get_benchmark
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey, EpisodeResult, ErrorSource, Observation, PrepItem, PrepResult, TaskInfo
 from harness.recording import RecordSpec, video_sink_factory
 from harness.rollout import PolicyClient, RolloutPlan, run_episode
-from harness.types import EpisodeKey, EpisodeResult, ErrorSource, Observation, PrepItem, PrepResult, TaskInfo
 from policies.base import PolicyInfo
 
 

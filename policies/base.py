@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.transforms import TransformSpec
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ class PolicyInfo:
     input_transforms / output_transforms: declared, recorded data applied by the harness on the
       worker side (see policies.transforms); the env never guesses what a policy wants.
     preferred_presets: benchmark -> preset name used when the user names none.
-    trained: False for random or untrained weights; reports say so plainly.
+    trained: False for random or untrained weights, which reports say plainly; None for a policy that
+      has no weights at all (the noop and random smoke policies).
     privileged: True for an oracle that acts on the simulator's privileged state (object poses, the
       scripted expert's plan) instead of what a learned policy sees: its success rate measures the
       harness and the benchmark, and runs and reports mark it ORACLE, never beside learned policies
@@ -45,7 +46,7 @@ class PolicyInfo:
     input_transforms: tuple[TransformSpec, ...] = ()
     output_transforms: tuple[TransformSpec, ...] = ()
     preferred_presets: Mapping[str, str] = field(default_factory=dict)
-    trained: bool = True
+    trained: bool | None = True
     privileged: bool = False
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)

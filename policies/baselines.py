@@ -8,15 +8,38 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import UsageError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 DEFAULT_HORIZON = 10
+OPTION_KEYS = ("horizon",)
 
 
-def _horizon(ctx: PolicyContext) -> int:
-    """An explicit `horizon` option, else the preset's chunk length, else DEFAULT_HORIZON."""
-    return int(ctx.options.get("horizon", ctx.action_horizon or DEFAULT_HORIZON))
+def _horizon(ctx: PolicyContext, name: str) -> int:
+    """An explicit `horizon` option, else the preset's chunk length, else DEFAULT_HORIZON. Any other
+    option or a checkpoint is refused: every option is part of the run identity, so a typo
+    (`horizn=8`) would otherwise start a new run that silently ignores it."""
+    unknown = sorted(set(ctx.options) - set(OPTION_KEYS))
+    if unknown:
+        raise UsageError(f"unknown {name} option(s) {', '.join(unknown)}; known: {', '.join(OPTION_KEYS)}")
+    if ctx.checkpoint:
+        raise UsageError(f"policy {name} has no weights; leave out --checkpoint ({ctx.checkpoint})")
+    raw = ctx.options.get("horizon")
+    if raw is None:
+        return int(ctx.action_horizon or DEFAULT_HORIZON)
+    try:
+        horizon = int(raw)
+    except ValueError:
+        horizon = 0
+    if horizon < 1:
+        raise UsageError(f"{name} option horizon={raw} must be a whole number of at least 1")
+    return horizon
+
+
+def precheck(name: str, ctx: PolicyContext) -> None:
+    """The registry's check before Ray starts: the same refusals the policy makes when built."""
+    _horizon(ctx, name)
 
 
 class NoopPolicy:
@@ -24,11 +47,13 @@ class NoopPolicy:
 
     def __init__(self, ctx: PolicyContext):
         self._action = np.asarray(ctx.noop_action, dtype=np.float64)
+        horizon = _horizon(ctx, "noop")
         self._info = PolicyInfo(
             name="noop",
             action_dim=len(self._action),
-            horizon=_horizon(ctx),
-            checkpoint_digest=f"h{_horizon(ctx)}",
+            horizon=horizon,
+            checkpoint_digest=f"h{horizon}",  # no weights: what changes its actions stands in for a digest
+            trained=None,
             description="repeats the benchmark's no-op action",
         )
 
@@ -48,12 +73,14 @@ class RandomPolicy:
 
     def __init__(self, ctx: PolicyContext):
         self._seed = int(ctx.seed)
+        horizon = _horizon(ctx, "random")
         self._info = PolicyInfo(
             name="random",
             action_dim=ctx.action_dim,
-            horizon=_horizon(ctx),
+            horizon=horizon,
             # Everything that changes its actions, so that the run identity changes with it.
-            checkpoint_digest=f"seed-{self._seed}-h{_horizon(ctx)}",
+            checkpoint_digest=f"seed-{self._seed}-h{horizon}",
+            trained=None,
             description="uniform actions in [-1, 1], seeded per episode",
         )
         self._rngs: dict[str, np.random.Generator] = {}

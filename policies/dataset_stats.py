@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.transforms import TransformSpec
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import UsageError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 POS_SCALE = 0.05  # metres of end-effector target per unit of action (robosuite OSC output_max)

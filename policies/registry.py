@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable, Mapping
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.base import Policy, PolicyContext
 
 ENTRY_POINT_GROUP = "wam_eval.policies"
@@ -38,8 +38,10 @@ _FASTWAM_PRESETS = {"libero": "fastwam-libero", "robotwin": "fastwam-robotwin"}
 _FASTWAM_PRECHECK = "policies.fastwam.request:precheck"
 
 BUILTIN: tuple[PolicyEntry, ...] = (
-    PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step"),
-    PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode"),
+    PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step",
+                precheck="policies.baselines:precheck"),
+    PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode",
+                precheck="policies.baselines:precheck"),
     PolicyEntry("libero-oracle", "policies.libero_oracle:make_libero_oracle",
                 "ORACLE: scripted pick-and-place from privileged simulator state (libero_object)"),
     PolicyEntry("fastwam", "policies.fastwam.policy:make_fastwam",

@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.errors import UsageError
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import UsageError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 NAME = "robotwin-expert"

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from harness.types import ActionChunk, Observation
+from harness.api.types import ActionChunk, Observation
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def record_task(suite: str, index: int, work: str) -> str:
     """Every init state of one task, written to its part file; returns a line for the log."""
     from envs.libero import LiberoBenchmark
     from envs.presets import builtin_presets
-    from harness.types import EpisodeKey
+    from harness.api.types import EpisodeKey
 
     presets = builtin_presets()
     preset = presets[RECORD_PRESET]

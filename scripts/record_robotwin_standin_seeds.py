@@ -17,8 +17,8 @@ from pathlib import Path
 
 from envs.presets import resolve_preset
 from envs.registry import get_benchmark
+from harness.api.types import EpisodeKey
 from harness.store import ResultStore
-from harness.types import EpisodeKey
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "data" / "robotwin_standin_seeds.json"

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 

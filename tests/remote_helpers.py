@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.transforms import TransformSpec
 
@@ -255,7 +255,7 @@ def libero_task_env(preset_path: Path, *, suite: str = "libero_object", task_ind
 
 def libero_observation(preset_path: Path) -> Observation:
     """One real LIBERO observation, frames rendered, as the harness would send it."""
-    from harness.types import EpisodeKey
+    from harness.api.types import EpisodeKey
 
     _, task, _, env = libero_task_env(preset_path)
     try:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from envs.presets import Preset, preset_from_mapping, resolve_preset
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, EpisodeTimings
 from harness.driver import policy_record
 from harness.spec import run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
-from harness.types import EndReason, EpisodeKey, EpisodeResult, EpisodeTimings
 from policies.base import PolicyInfo
 
 VERSIONS = {"python": "3.11", "mujoco": "3.x", "robosuite": "1.4.0"}

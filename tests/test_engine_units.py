@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
+from harness.api.types import EpisodeKey, Observation
 from harness.cli import main
 from harness.ray_engine.batching import BatchingPolicyServer
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.ray_engine.scheduler import TaskQueue
-from harness.types import EpisodeKey, Observation
 from policies.base import PolicyContext
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from envs.libero import LiberoBenchmark
 from envs.presets import diff_presets, resolve_preset
+from harness.api.errors import UsageError
+from harness.api.types import ActionChunk, EndReason, EpisodeKey, Observation
 from harness.driver import check_policy
-from harness.errors import UsageError
 from harness.rollout import LocalPolicyClient, RolloutPlan, run_episode
-from harness.types import ActionChunk, EndReason, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.dataset_stats import DatasetStats
 from policies.transforms import TransformSpec, apply_transforms

@@ -169,8 +169,8 @@ def test_hf_checkpoint_and_assets_resolve_from_the_cache_and_the_run_records_the
 
 
 def test_missing_hub_files_are_one_line_naming_the_fetch_command(hub_cache, tmp_path):
+    from harness.api.errors import MissingDependencyError
     from harness.driver import RunOptions, run_evaluation
-    from harness.errors import MissingDependencyError
     from harness.spec import EvalSpec
 
     def spec(checkpoint, **options):

@@ -18,6 +18,7 @@ from envs.libero import LiberoBenchmark
 from envs.libero.env import LiberoEnv
 from envs.libero.golden import GOLDEN_PATH, TOLERANCE, GoldenStates, recorded_warmups, shipped_golden_states
 from envs.presets import builtin_presets, resolve_preset
+from harness.api.types import DriftVerdict
 from harness.cli.cmd_run import print_summary
 from harness.driver import RunOptions, run_evaluation
 from harness.report.aggregate import load_run, open_store
@@ -26,7 +27,6 @@ from harness.report.model import build_report
 from harness.report.write_markdown import render_markdown
 from harness.spec import EvalSpec
 from harness.store import SCHEMA_VERSION, ResultStore
-from harness.types import DriftVerdict
 from tests.report_data import libero_keys, libero_preset, make_manifest, result, write_run
 
 ROOT = Path(__file__).resolve().parents[1]

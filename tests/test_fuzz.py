@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from envs.presets import Preset, load_preset_file, preset_from_mapping
 from envs.presets.schema import PresetModel, RenderModel
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.remote.codec import CodecError, decode, encode
 from policies.remote.protocol import MalformedRequest, observation_from_wire
 

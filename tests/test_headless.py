@@ -5,7 +5,7 @@ import os
 import pytest
 
 from envs.headless import select_mujoco_gl
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 
 def test_a_working_backend_is_chosen_and_exported(monkeypatch):
@@ -40,7 +40,7 @@ def test_osmesa_is_the_fallback_and_renders_real_frames(monkeypatch, tmp_path):
         import numpy as np
         from envs.libero import LiberoBenchmark
         from envs.presets import resolve_preset
-        from harness.types import EpisodeKey
+        from harness.api.types import EpisodeKey
         bench, preset = LiberoBenchmark(), resolve_preset("openpi-libero")
         task = bench.suites()[0].tasks[0]
         env = bench.make_env(task, preset, cameras=("agentview",))

@@ -13,7 +13,10 @@ def test_latency_of_tiny_fastwam_reports_p50_p95_and_network_calls(tmp_path):
     out = tmp_path / "lat.json"
     proc = cli("--policy", "fastwam-idm", "--iterations", "3", "--warmup", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "p50" in proc.stdout and "p95" in proc.stdout and "paper 810 ms" in proc.stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in proc.stdout.splitlines()
+            if line.count("│") == 3}  # a table: field │ value, not a printed dict
+    assert rows["p50"].endswith(" ms") and rows["p95"].endswith(" ms") and rows["paper"].startswith("810 ms on")
+    assert rows["network calls"].startswith("vae_encode 1,") and "action_step 10" in proc.stdout
     result = json.loads(out.read_text())
     assert result["variant"] == "fastwam-idm" and len(result["samples_ms"]) == 3
     assert result["p50_ms"] <= result["p95_ms"]

@@ -9,8 +9,8 @@ import pytest
 from envs.libero import LiberoBenchmark
 from envs.libero.catalog import load_suites
 from envs.presets import resolve_preset
+from harness.api.types import EndReason, EpisodeKey
 from harness.rollout import LocalPolicyClient, RolloutPlan, run_episode
-from harness.types import EndReason, EpisodeKey
 from policies.base import PolicyContext
 from policies.baselines import NoopPolicy, RandomPolicy
 

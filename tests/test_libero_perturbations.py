@@ -14,10 +14,10 @@ from envs.libero.catalog import load_suites
 from envs.libero.perturbations import KIND_BY_KEY, check_suites, classify
 from envs.presets import resolve_preset
 from envs.registry import find_suite
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey
 from harness.cli import main
-from harness.errors import UsageError
 from harness.spec import EvalSpec, plan_tasks
-from harness.types import EpisodeKey
 from harness.worker import WorkerJob, job_tasks
 
 BENCH = LiberoBenchmark()

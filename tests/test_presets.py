@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from envs.presets import builtin_presets, diff_presets, load_preset_file, resolve_preset
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 
 
 def test_openpi_libero_values_per_suite():

@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, Observation
 from harness.recording import GifWriter, Mp4Writer, RecordSpec, VideoFrameSink, mp4_available, video_stem
-from harness.types import EndReason, EpisodeKey, EpisodeResult, Observation
 
 KEY = EpisodeKey("libero", "libero_object", "pick_up_the_soup", "default", 3)
 

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from harness.api.types import EndReason, EpisodeKey, Observation
 from harness.driver import RunOptions, run_evaluation
 from harness.rollout import LocalPolicyClient, PolicyClient, PolicyReply, RolloutPlan, run_episode
 from harness.spec import EvalSpec
 from harness.store import ResultStore
-from harness.types import EndReason, EpisodeKey, Observation
 from harness.worker import cameras_for
 from policies.base import PolicyContext
 from policies.remote import make_remote_policy

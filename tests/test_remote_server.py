@@ -14,8 +14,8 @@ import websockets
 import websockets.sync.client as ws_client
 from openpi_client.websocket_client_policy import WebsocketClientPolicy
 
-from harness.errors import MissingDependencyError, UsageError
-from harness.types import EpisodeKey, Observation
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import EpisodeKey, Observation
 from policies.base import PolicyContext
 from policies.remote import make_remote_policy
 from policies.remote.client import _LONG_LIVED, RemotePolicyError, ServerUnreachable
@@ -205,7 +205,7 @@ def test_a_slow_policy_does_not_block_the_event_loop(observation):
 
 
 def test_requests_that_wait_together_are_batched(observation):
-    with ServedPolicy("--policy", PROBE_REF, "--policy-option", "delay_s=1", "--max-batch", "4") as server:
+    with ServedPolicy("--policy", PROBE_REF, "--policy-option", "delay_s=1", "--batch-max", "4") as server:
         policies = [make_remote_policy(server.address, ctx()) for _ in range(3)]
         answers: dict[int, dict] = {}
 

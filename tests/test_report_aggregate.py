@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.api.errors import UsageError
 from harness.cli import main
-from harness.errors import UsageError
 from harness.report.aggregate import load_run, open_store, run_row, task_rows
 from harness.report.baselines import (
     BaselineResult,

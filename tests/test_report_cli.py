@@ -184,7 +184,8 @@ def test_report_links_the_recorded_videos(real_run):
     by_id = {r["episode_id"]: r for r in run.rows}
     for href, episode_id in links:
         video = (out / href).resolve()
-        assert video.is_file() and video == Path(by_id[episode_id]["extra"]["video"]).resolve()
+        assert out.resolve() in video.parents, "the report folder holds its videos"
+        assert video.read_bytes() == Path(by_id[episode_id]["extra"]["video"]).read_bytes()
         with av.open(str(video)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
         assert len(frames) == by_id[episode_id]["policy_calls"] == 4  # 20 steps, replanning every 5

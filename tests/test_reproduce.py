@@ -4,6 +4,7 @@ on the issue's slice of Table 2 (real LIBERO, in-process)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -104,14 +105,16 @@ def test_cells_of_the_full_table_and_of_a_narrowed_one():
 
 
 def test_a_suite_outside_the_table_is_refused():
-    from harness.errors import UsageError
+    from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="Table 2 has no suite libero_90"):
         table_spec(TABLES["table2"], policy="noop", suites=("libero_90",))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=900)
+    # A wide log (COLUMNS), so that each verdict row is one line: the checks below read rows, not layout.
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "COLUMNS": "200"})
 
 
 def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
@@ -139,7 +142,7 @@ def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
 
     again = cli(*argv)  # resumes like `run`: nothing left, the same verdicts, an estimate from the stored pace
     assert again.returncode == 0, again.stderr
-    assert "2 planned, 2 already stored, 0 to run" in again.stdout
+    assert "nothing to do: all 2 planned episode(s) are stored already" in again.stdout  # no policy built
     assert "at the pace of 2 stored episode(s)" in again.stdout
     assert json.loads((out / "verdicts.json").read_text())["cells"] == verdicts["cells"]
 
@@ -163,7 +166,7 @@ def test_each_policy_is_judged_against_its_own_row():
     first = row("fastwam-idm", optional, action_infer_mode="first_frame")
     assert first.average == 97.75 and first.success["libero_10"] == 95.8
     assert row("noop").method == "Fast-WAM"
-    from harness.errors import UsageError
+    from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="no row 'pi7'.*choose --against from: .*OpenVLA"):
         paper_row(base, table, "pi7")

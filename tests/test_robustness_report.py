@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from harness.api.types import EpisodeKey
 from harness.cli import main
 from harness.report.aggregate import load_run
 from harness.report.robustness import ORIGINAL, PAIRED, UNPAIRED, SuiteRole, build_robustness, drop_test
@@ -20,7 +21,6 @@ from harness.report.robustness_writers import write_robustness
 from harness.reproduce.robustness import place_suite
 from harness.stats import PairedCounts, fisher_exact, mcnemar_exact, newcombe_paired_interval, wilson_interval
 from harness.store import ResultStore
-from harness.types import EpisodeKey
 from tests.report_data import libero_preset, make_manifest, result, write_run
 from tests.test_report_cli import browse, tables_of
 

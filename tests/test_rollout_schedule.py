@@ -10,8 +10,8 @@ import pytest
 
 from envs.base import ResetOutcome, StepOutcome
 from envs.presets import resolve_preset
+from harness.api.types import ActionChunk, EndReason, EpisodeKey, Observation
 from harness.rollout import LocalPolicyClient, RolloutPlan, run_episode
-from harness.types import ActionChunk, EndReason, EpisodeKey, Observation
 from policies.base import PolicyInfo
 from policies.transforms import TransformSpec
 

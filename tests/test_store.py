@@ -7,9 +7,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, EpisodeTimings, Verdict
 from harness.store import ResultStore, RunManifest
-from harness.types import EndReason, EpisodeKey, EpisodeResult, EpisodeTimings, Verdict
 
 
 def manifest(run_id="r-1", identity="abc"):

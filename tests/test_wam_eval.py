@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import wam_eval
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.store import ResultStore
 from policies.base import PolicyContext
 from tests.policies_for_tests import Scripted

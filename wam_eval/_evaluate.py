@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.api.errors import UsageError
 from harness.cli.stores import DEFAULT_STORE
 from harness.driver import RunOptions, RunOutcome, run_evaluation
-from harness.errors import UsageError
 from harness.executors import InProcessExecutor
 from harness.spec import EvalSpec
 from harness.store import ResultStore
@@ -61,6 +61,7 @@ def evaluate(
     verbose: bool = False,
     quiet: bool = True,
     force_unlock: bool = False,
+    label: str | None = None,
     console: Console | None = None,
     argv: Sequence[str] = (),
 ) -> Evaluation:
@@ -86,7 +87,7 @@ def evaluate(
     )
     run_options = RunOptions(store=Path(store), rerun_errors=rerun_errors, verbose=verbose, quiet=quiet,
                              record=record, video_dir=Path(video_dir) if video_dir is not None else None,
-                             force_unlock=force_unlock)
+                             force_unlock=force_unlock, label=label)
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:

@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from envs.base import SuiteInfo
-from harness.errors import MissingDependencyError
-from harness.types import TaskInfo
+from harness.api.errors import MissingDependencyError
+from harness.api.types import TaskInfo
 
 BENCHMARK = "libero"
 EPISODES_PER_TASK = 50  # the fixed initial states shipped with every task

@@ -15,7 +15,7 @@ from envs.headless import select_mujoco_gl
 from envs.libero.catalog import libero_suite
 from envs.libero.golden import GoldenStates, shipped_golden_states
 from envs.presets import Preset
-from harness.types import DriftCheck, DriftVerdict, EpisodeKey, Observation, TaskInfo
+from harness.api.types import DriftCheck, DriftVerdict, EpisodeKey, Observation, TaskInfo
 
 
 def libero_state(raw: dict) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.types import DriftCheck, DriftVerdict
+from harness.api.types import DriftCheck, DriftVerdict
 
 GOLDEN_PATH = Path(str(resources.files(__package__) / "golden_states.npz"))
 
@@ -121,7 +121,7 @@ def check_init_states(task: Any, preset: Any, init_states: Sequence[int], warmup
     seed and warm-up action, and compare its qpos with the golden states after each of `warmups`
     no-op steps. What `wam-eval doctor` runs."""
     from envs.libero.env import LiberoEnv
-    from harness.types import EpisodeKey
+    from harness.api.types import EpisodeKey
 
     action = np.asarray(preset.warmup_action if preset.warmup_action is not None else [0.0] * 6 + [-1.0])
     env = LiberoEnv(task, preset, cameras=(), golden=golden)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from envs.presets.schema import PresetRules, validate_preset
-from harness.errors import UsageError
-from harness.types import ImageLayout, jsonable
+from harness.api.errors import UsageError
+from harness.api.types import ImageLayout, jsonable
 
 # How an episode is judged (schema.SUCCESS_RULES): the rollout loop implements one rule, success as soon as
 # the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 
 SUCCESS_RULES = ("any_step",)  # the one rule the rollout loop implements (see envs/presets)
 MAX_PIXELS = 4096  # per image side: beyond any camera in these benchmarks, and a typo's guard

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from envs.probe import ProbeResult, probe
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 RUNTIME_DIST = "rlinf-robotwin-runtime"
 RUNTIME_VERSION = "0.1.3"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from envs.base import SuiteInfo
-from harness.errors import UsageError
-from harness.types import TaskInfo
+from harness.api.errors import UsageError
+from harness.api.types import TaskInfo
 
 BENCHMARK = "robotwin"
 

@@ -28,8 +28,8 @@ from envs.presets import Preset
 from envs.robotwin import backend as backend_mod
 from envs.robotwin import seeds, standin
 from envs.robotwin.params import PresetParams
-from harness.errors import UsageError
-from harness.types import EpisodeKey, Observation, TaskInfo
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey, Observation, TaskInfo
 
 UPSTREAM_RENDER = {"shader": "rt", "shadows": True}  # what Base_Task.setup_scene sets
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from envs.presets import Preset
 from envs.robotwin.preset_rules import RoboTwinParams as ParamsSchema
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 
 # What decides whether the expert solves a seed (expert_protocol's digest), as the preset wrote it.
 EXPERT_PROTOCOL_KEYS = ("embodiment", "planner", "assets", "task_configs", "standin")

@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from envs.presets import Preset
 from envs.robotwin import catalog
 from envs.robotwin.params import PresetParams
-from harness.errors import UsageError
-from harness.store import VERDICT_ERROR, ResultStore, StoredVerdict
-from harness.types import EpisodeKey, EpisodeParams, PrepItem, Verdict
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey, EpisodeParams, PrepItem, Verdict
+from harness.api.verdicts import VERDICT_ERROR, StoredVerdict, VerdictBatch, VerdictSink, VerdictView
 
 NOT_LISTED = "not in the imported list"
 FORMAT = 2  # of the JSON files `wam-eval seeds export` writes
@@ -133,7 +133,7 @@ def needed(keys: Sequence[EpisodeKey]) -> dict[tuple[str, str], int]:
 
 
 def pending_items(benchmark: str, keys: Sequence[EpisodeKey], rule: SeedRule, protocol: str,
-                  store: ResultStore) -> list[PrepItem]:
+                  store: VerdictView) -> list[PrepItem]:
     """The chunks of candidates still to check so that every (task, setting) of `keys` can reach its
     seed count, as far as the acceptance rate seen so far predicts; urgent ones (the checked prefix's
     frontier, for every task in turn) first. Accepted seeds still missing the expert's episode info
@@ -206,7 +206,7 @@ def check_chunk(item: PrepItem, check: ExpertCheck) -> list[Verdict]:
 
 
 def episode_params(benchmark: str, keys: Sequence[EpisodeKey], rule: SeedRule, protocol: str,
-                   store: ResultStore) -> EpisodeParams:
+                   store: VerdictView) -> EpisodeParams:
     """Each episode's seed and the expert's episode info, or why it has none."""
     params: dict[str, dict[str, Any]] = {}
     problems: dict[str, str] = {}
@@ -316,11 +316,12 @@ def load_seed_files(paths: Iterable[str | Path], *, protocol: str, known_tasks: 
     return lists
 
 
-def import_seed_lists(lists: Iterable[tuple[Path, SeedFileList]], store: ResultStore, *, benchmark: str,
-                      protocol: str) -> None:
-    """Store checked seed lists as verdicts under `protocol` (the user vouches that they were
-    validated under it): every seed from the list's start to its last seed, accepted if listed and
-    rejected otherwise, replacing what was stored. One transaction per list."""
+def seed_list_verdicts(lists: Iterable[tuple[Path, SeedFileList]], *, benchmark: str,
+                       protocol: str) -> list[VerdictBatch]:
+    """Checked seed lists as verdicts under `protocol` (the user vouches that they were validated
+    under it), for the caller to store (imported: they replace what was stored): every seed from
+    the list's start to its last seed, accepted if listed and rejected otherwise."""
+    batches = []
     for path, entry in lists:
         if not entry.seeds:
             continue
@@ -333,11 +334,19 @@ def import_seed_lists(lists: Iterable[tuple[Path, SeedFileList]], store: ResultS
             if seed not in listed:
                 payload["reason"] = NOT_LISTED
             verdicts.append(Verdict(seed, seed in listed, payload))
-        store.put_verdicts(benchmark, entry.task, entry.setting, protocol, verdicts,
-                           source=f"imported from {path.name}", imported=True)
+        batches.append(VerdictBatch(benchmark, entry.task, entry.setting, protocol, tuple(verdicts),
+                                    source=f"imported from {path.name}", imported=True))
+    return batches
 
 
-def export_seed_lists(store: ResultStore, directory: str | Path, *, benchmark: str, protocol: str, rule: SeedRule,
+def import_seed_lists(lists: Iterable[tuple[Path, SeedFileList]], store: VerdictSink, *, benchmark: str,
+                      protocol: str) -> None:
+    """seed_list_verdicts handed to `store`, one transaction per list."""
+    for b in seed_list_verdicts(lists, benchmark=benchmark, protocol=protocol):
+        store.put_verdicts(b.benchmark, b.task, b.setting, b.protocol, b.verdicts, source=b.source, imported=b.imported)
+
+
+def export_seed_lists(store: VerdictView, directory: str | Path, *, benchmark: str, protocol: str, rule: SeedRule,
                       count: int, tasks: Iterable[str], settings: Iterable[str]) -> list[Path]:
     """One JSON file per task with its first `count` seeds per setting (fewer where fewer are known)
     and the expert's episode info: the format import_seed_files reads."""

@@ -21,7 +21,7 @@ from typing import Callable
 from envs import probe
 from envs.presets import resolve_preset
 from envs.robotwin import backend, standin
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 PRESET = "robotwin2-primitives"
 BACKPORTS_LIST = Path("/etc/apt/sources.list.d/wam-eval-bookworm-backports.list")

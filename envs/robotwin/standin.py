@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 EMBODIMENT = "franka-panda"
 MARKER = ".wam-eval-standin.json"

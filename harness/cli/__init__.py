@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from typing import Sequence
 
-from harness.errors import WamEvalError
+from harness.api.errors import WamEvalError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -18,6 +18,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.api.version import wam_eval_version
     from harness.cli import (
         cmd_compare,
         cmd_doctor,
@@ -29,15 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_report,
         cmd_reproduce,
         cmd_run,
+        cmd_runs,
         cmd_seeds,
         cmd_serve,
         cmd_setup,
     )
 
     parser = OneLineParser(prog="wam-eval", description="Evaluate robot policies on LIBERO and RoboTwin 2.0.")
+    parser.add_argument("--version", action="version", version=f"wam-eval {wam_eval_version()}",
+                        help="print wam-eval's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (cmd_list, cmd_fetch, cmd_run, cmd_reproduce, cmd_presets, cmd_report, cmd_compare, cmd_export, cmd_latency, cmd_serve,
-                   cmd_seeds, cmd_setup, cmd_doctor):
+    for module in (cmd_list, cmd_fetch, cmd_run, cmd_runs, cmd_reproduce, cmd_presets, cmd_report, cmd_compare,
+                   cmd_export, cmd_latency, cmd_serve, cmd_seeds, cmd_setup, cmd_doctor):
         module.register(sub)
     return parser
 

@@ -24,6 +24,6 @@ def key_value(value: str) -> tuple[str, str]:
 
 POLICY_OPTION_HELP = (
     "a policy's own setting, repeatable; part of the run identity. Fast-WAM: size=tiny|full, assets=DIR, "
-    "stats=FILE, seed, steps, sigma_shift, dtype, decode_video, action_infer_mode=idm|first_frame (docs/fastwam.md); remote://: action_dim, horizon, "
-    "timeouts (docs/remote.md); noop/random: horizon"
+    "stats=FILE, seed, steps, sigma_shift, dtype, decode_video, action_infer_mode=idm|first_frame (docs/fastwam.md); "
+    "remote://: action_dim, horizon, timeouts (docs/remote.md); noop/random: horizon. Default: none"
 )

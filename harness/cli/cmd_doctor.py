@@ -15,10 +15,10 @@ from rich.table import Table
 
 from envs.presets import resolve_preset
 from envs.registry import find_suite, get_benchmark, select_tasks
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import DriftVerdict
 from harness.cli.args import csv_list
 from harness.cli.console import make_console
-from harness.errors import MissingDependencyError, UsageError
-from harness.types import DriftVerdict
 
 # The reference protocol: its seed and no-op warm-up; without --preset every recorded warm-up is checked.
 DEFAULT_PRESET = "fastwam-libero"

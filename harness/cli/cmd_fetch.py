@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from harness.api.hub_cache import cache_dir
 from harness.cli.console import make_console
 from harness.fetch import bundle_for, bundles, default_local_dir, download, human_size, is_cached, plan, run_command
-from harness.hub_cache import cache_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help=f"download a released model's files from the Hugging Face hub ({names})")
     p.add_argument("name", metavar="NAME", help=f"{names}, or hf://ORG/REPO/FILE")
     p.add_argument("--local-dir", type=Path,
-                   help="put the files here instead of the Hugging Face cache (then run with paths, not hf://)")
-    p.add_argument("--plan", action="store_true", help="print the files and sizes, download nothing")
+                   help="put the files here instead of the Hugging Face cache (then run with paths, not hf://); "
+                        "default: the Hugging Face cache")
+    p.add_argument("--plan", action="store_true", help="print the files and sizes, download nothing (default: download)")
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.table import Table
+
 from harness.cli.console import make_console
 
 VARIANTS = ("fastwam", "fastwam-joint", "fastwam-idm", "fastwam-novideo")
@@ -13,17 +15,21 @@ VARIANTS = ("fastwam", "fastwam-joint", "fastwam-idm", "fastwam-novideo")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latency", help="ms per action chunk of a Fast-WAM variant (random weights)")
-    p.add_argument("--policy", required=True, choices=VARIANTS)
-    p.add_argument("--size", choices=("tiny", "full"), default="tiny", help="full needs a CUDA GPU")
-    p.add_argument("--device", help="default: cuda for full, cpu for tiny")
-    p.add_argument("--benchmark", choices=("libero", "robotwin"), default="libero", help="sets image and state size")
-    p.add_argument("--iterations", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--decode-video", action="store_true", help="Joint/IDM: also decode the imagined clip, as released IDM does")
+    p.add_argument("--policy", required=True, choices=VARIANTS, help="the Fast-WAM variant to time")
+    p.add_argument("--size", choices=("tiny", "full"), default="tiny",
+                   help="model size (default tiny; full needs a CUDA GPU)")
+    p.add_argument("--device", help="torch device (default: cuda for full, cpu for tiny)")
+    p.add_argument("--benchmark", choices=("libero", "robotwin"), default="libero",
+                   help="sets image and state size (default libero)")
+    p.add_argument("--iterations", type=int, default=20, help="timed calls (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="observations per call (default 1)")
+    p.add_argument("--decode-video", action="store_true",
+                   help="Joint/IDM: also decode the imagined clip, as released IDM does (default: off)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default 1 on CPU: more threads on a small shared "
                    "machine make the timings swing, not shrink)")
-    p.add_argument("--json", type=Path, help="also write the full result here")
+    p.add_argument("--json", type=Path, help="also write the full result here (default: not written)")
     p.set_defaults(func=run)
 
 
@@ -40,13 +46,24 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         args.policy, args.size, device=args.device, warmup=args.warmup, iterations=args.iterations,
         batch=args.batch, benchmark=args.benchmark, decode_video=args.decode_video,
     )
-    paper = f"; paper {result.paper_ms:.0f} ms on {result.paper_hardware}" if result.paper_ms else ""
-    console.print(
-        f"{result.variant} ({result.size}, {result.device_name}, {result.dtype}, batch {result.batch}): "
-        f"p50 {result.p50_ms:.1f} ms, p95 {result.p95_ms:.1f} ms per chunk over {result.iterations} calls; "
-        f"network calls {result.network_calls}{paper}",
-        soft_wrap=True,
-    )
+    table = Table(title=f"{result.variant} latency per action chunk", title_justify="left", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    rows = [
+        ("model", f"{result.size}, {result.dtype}"),
+        ("device", result.device_name),
+        ("batch", str(result.batch)),
+        ("timed calls", f"{result.iterations} (after {result.warmup} untimed)"),
+        ("p50", f"{result.p50_ms:.1f} ms"),
+        ("p95", f"{result.p95_ms:.1f} ms"),
+        ("mean (min-max)", f"{result.mean_ms:.1f} ms ({result.min_ms:.1f}-{result.max_ms:.1f})"),
+        ("network calls", ", ".join(f"{k} {v}" for k, v in result.network_calls.items())),
+    ]
+    if result.paper_ms:
+        rows.append(("paper", f"{result.paper_ms:.0f} ms on {result.paper_hardware}"))
+    for field, value in rows:
+        table.add_row(field, value)
+    console.print(table)
     if result.size == "tiny":
         console.print("[yellow]tiny random weights: a speed check of the code path, not the paper's model[/]")
     if args.json:

@@ -9,15 +9,15 @@ from rich.table import Table
 
 from envs.presets import builtin_presets, resolve_preset
 from envs.registry import BENCHMARKS, find_suite, get_benchmark
+from harness.api.errors import MissingDependencyError, UsageError
 from harness.cli.console import make_console
-from harness.errors import MissingDependencyError, UsageError
 from policies.registry import policy_entries
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="benchmarks, suites, tasks, presets and policies")
-    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="only this benchmark")
-    p.add_argument("--suite", help="only this suite (with --benchmark)")
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="only this benchmark (default: all)")
+    p.add_argument("--suite", help="only this suite, with --benchmark (default: all suites)")
     p.set_defaults(func=run)
 
 

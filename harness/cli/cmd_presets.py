@@ -9,13 +9,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from envs.presets import builtin_presets, diff_presets, resolve_preset
+from harness.api.errors import UsageError
 from harness.cli.console import make_console
-from harness.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list, show or diff protocol presets")
-    p.add_argument("action", nargs="?", choices=("list", "show", "diff"), default="list")
+    p.add_argument("action", nargs="?", choices=("list", "show", "diff"), default="list",
+                   help="list the presets, show one, or diff two (default list)")
     p.add_argument("names", nargs="*", help="NAME for show; A B for diff (names or .toml paths)")
     p.set_defaults(func=run)
 

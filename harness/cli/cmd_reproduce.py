@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.presets import preset_from_mapping
 from envs.registry import get_benchmark
+from harness.api.errors import UsageError
 from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import (
@@ -25,7 +26,6 @@ from harness.cli.cmd_run import (
 )
 from harness.cli.console import make_console
 from harness.driver import choose_preset
-from harness.errors import UsageError
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import load_run
 from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs, load_baselines
@@ -52,12 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", type=csv_list, default=(), help="narrow to these suites (the verdicts say which part ran)")
-    p.add_argument("--tasks", help="narrow to these task indices or names per suite: '0,1', '0-4'")
-    p.add_argument("--episodes", type=int, help="narrow to this many episodes per task and setting")
+    p.add_argument("--suite", type=csv_list, default=(), help="narrow to these suites (the verdicts say which part ran; default: the table's)")
+    p.add_argument("--tasks", help="narrow to these task indices or names per suite: '0,1', '0-4' (default: all)")
+    p.add_argument("--episodes", type=int, help="narrow to this many episodes per task and setting (default: the paper's)")
     p.add_argument("--against", metavar="METHOD",
                    help="the paper's row to judge against (default: the policy's own, else Fast-WAM)")
-    p.add_argument("--baselines", type=Path, help="read published baselines from this folder only")
+    p.add_argument("--baselines", type=Path,
+                   help="read published baselines from this folder only (default: the shipped ones and results/baselines)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<run>/)")
     add_policy_arguments(p)
     add_execution_arguments(p)
@@ -99,8 +100,9 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
 def print_verdicts(console: Console, verdicts: TableVerdicts) -> None:
     table = Table(title=f"reproduction of {verdicts.title}: {verdicts.run_id} against {verdicts.paper_method} "
                         f"({verdicts.paper_source})", title_justify="left")
+    # Cells wrap to fit 80 columns in a log and are never cut short; a verdict stays on one line.
     for col in ("cell", "ours", "paper", "p (binomial)", "paper in our 95% CI", "verdict", "part run"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold", no_wrap=col == "verdict")
     for c in verdicts.cells:
         ours = f"{c.successes}/{c.n} ({100 * c.rate:.1f}%)" + ("" if c.n == c.planned else f" of {c.planned} planned")
         if c.verdict is None:

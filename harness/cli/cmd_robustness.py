@@ -13,6 +13,7 @@ from rich.table import Table
 
 from envs.libero.perturbations import KIND_BY_KEY
 from envs.registry import get_benchmark
+from harness.api.errors import UsageError
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import (
     EXIT_EPISODE_ERRORS,
@@ -24,7 +25,6 @@ from harness.cli.cmd_run import (
 )
 from harness.cli.console import make_console
 from harness.driver import choose_preset
-from harness.errors import UsageError
 from harness.report import default_out_dir
 from harness.report.aggregate import load_run
 from harness.report.robustness import RobustnessReport, build_robustness
@@ -50,8 +50,8 @@ def register_target(targets: argparse._SubParsersAction) -> None:
                                    "leaderboard); also semantic_ood, relation_ood, object_ood, temp")
     p.add_argument("--suite", type=csv_list, default=(), help="base suites (default all four: libero_spatial, "
                                                               "libero_object, libero_goal, libero_10)")
-    p.add_argument("--tasks", help="narrow to these task indices per suite: '0,1', '0-4'")
-    p.add_argument("--episodes", type=int, help="narrow to this many episodes (init states) per task")
+    p.add_argument("--tasks", help="narrow to these task indices per suite: '0,1', '0-4' (default: all)")
+    p.add_argument("--episodes", type=int, help="narrow to this many episodes (init states) per task (default: the preset's)")
     p.add_argument("--preset", help="protocol preset (default: the policy's protocol family with base-suite step "
                                     "limits: fastwam-libero-pro, else openpi-libero-pro; libero-pro is LIBERO-PRO's "
                                     "own runner)")
@@ -80,7 +80,7 @@ def print_plan(console: Console, plan: RobustnessPlan, spec: EvalSpec, args: arg
 def print_drops(console: Console, report: RobustnessReport) -> None:
     table = Table(title="robustness: success and drop from the unperturbed suite", title_justify="left")
     for col in ("base suite", "perturbation", "success", "drop (pts)", "test", "p"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # cells wrap to fit 80 columns in a log, never cut short
     for row in report.rows:
         for cell in ([row.original] if row.original else []) + list(row.cells.values()):
             rate = f"{cell.successes}/{cell.n} ({100 * cell.rate:.1f}%)" if cell.measured else escape(cell.note)

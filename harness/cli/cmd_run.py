@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from envs.registry import BENCHMARKS
+from harness.api.errors import UsageError
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
-from harness.errors import UsageError
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec
@@ -24,7 +24,7 @@ from wam_eval import Evaluation, evaluate
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="evaluate a policy; resumes where the same run stopped")
-    p.add_argument("--benchmark", default="libero", choices=sorted(BENCHMARKS))
+    p.add_argument("--benchmark", default="libero", choices=sorted(BENCHMARKS), help="default libero")
     p.add_argument("--suite", type=csv_list, default=(), help="suite name(s), comma-separated; default: the preset's suites, else the paper's")
     p.add_argument("--tasks", help="task indices or names per suite: '0,1', '0-4', a name; default: all")
     p.add_argument("--setting", type=csv_list, default=(), help="clean,randomized (RoboTwin); default: the preset's")
@@ -39,10 +39,11 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     """The policy flags `run` shares with `reproduce`."""
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., remote://HOST:PORT or module:factory")
     p.add_argument("--checkpoint", help="policy checkpoint path, or hf://ORG/REPO/FILE from the local Hugging Face "
-                   "cache (`wam-eval fetch`; runs never download)")
+                   "cache (`wam-eval fetch`; runs never download); a label for remote://; default: none (Fast-WAM "
+                   "then needs size=)")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
-    p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1")
+    p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--seed", type=int, help="the policy's seed (part of the run identity); default: the preset's "
                    "env_seed. The simulator's seed always comes from the preset")
 
@@ -51,11 +52,14 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
 def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     """Store, recording, engine and output flags `run` shares with `reproduce`."""
     add_store_option(p)
-    p.add_argument("--rerun-errors", action="store_true", help="run again the episodes stored with reason error")
+    p.add_argument("--label", type=run_label, help="the run's name in report tables and figures, stored with it "
+                   "(not part of its identity: a later --label renames it); default: none, the run id is shown")
+    p.add_argument("--rerun-errors", action="store_true",
+                   help="run again the episodes stored with reason error (default: they count as done)")
     p.add_argument("--force-unlock", action="store_true",
                    help="take the run over although its lock says another driver runs it. Only when you are sure "
                         "none does (a driver on a machine that is gone): a live one would run the missing "
-                        "episodes too, doing the work twice (each episode is still stored once)")
+                        "episodes too, doing the work twice (each episode is still stored once); default: refuse")
     p.add_argument("--record", choices=RECORD_MODES, default="none",
                    help="keep a video of the frames the policy read: of failed episodes, all, or none (default)")
     p.add_argument("--video-dir", type=Path, help="where videos go (default: videos/<run> beside the store)")
@@ -63,7 +67,8 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     engine.add_argument("--workers", type=int, default=None,
                         help="simulator workers (Ray actors); default: one per CPU core (of the cluster with --address); "
                              "0: in-process, no Ray (debugging)")
-    engine.add_argument("--address", help="join a running Ray cluster (`ray start --head` there): HOST:PORT or auto")
+    engine.add_argument("--address", help="join a running Ray cluster (`ray start --head` there): HOST:PORT or auto "
+                        "(default: start a local one)")
     engine.add_argument("--policy-placement", choices=[p.value for p in PolicyPlacement],
                         help="policy inside each worker, or one shared actor batching all workers' requests; "
                              "default: worker on --device cpu, shared otherwise")
@@ -75,8 +80,16 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     engine.add_argument("--episode-timeout", type=float, default=3600.0, metavar="SECONDS",
                         help="an episode attempt taking longer is hung: its worker is killed and the episode retried "
                              "(Ray workers only; default 3600; 0: no limit)")
-    p.add_argument("-v", "--verbose", action="store_true", help="timings on every episode line; actor output shown")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-episode lines or progress bar")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="timings on every episode line; actor output shown (default: off)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-episode lines or progress bar (default: off)")
+
+
+def run_label(value: str) -> str:
+    label = value.strip()
+    if not label or len(label) > 80 or any(ch in label for ch in "\n\r\t"):
+        raise argparse.ArgumentTypeError(f"--label {value!r} must be 1-80 characters on one line")
+    return label
 
 
 def build_spec(args: argparse.Namespace) -> EvalSpec:
@@ -126,7 +139,8 @@ def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, ar
         episodes=spec.episodes, preset=spec.preset, checkpoint=spec.checkpoint, options=spec.policy_options,
         seed=spec.seed, device=spec.device, store=args.store, workers=args.workers, engine=engine,
         rerun_errors=args.rerun_errors, record=args.record, video_dir=args.video_dir, verbose=args.verbose,
-        quiet=args.quiet, force_unlock=args.force_unlock, console=console, argv=["wam-eval", *argv],
+        quiet=args.quiet, force_unlock=args.force_unlock, label=args.label, console=console,
+        argv=["wam-eval", *argv],
     )
 
 
@@ -146,12 +160,16 @@ def print_summary(console: Console, outcome, store_path: Path) -> int:
     for col in ("suite", "setting", "success", "rate", "95% CI", "errors", "drift", "stored"):
         table.add_column(col)
     for r in rates:
+        stored = f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial")
+        if r.n == 0:  # nothing stored yet (an interrupted first invocation): no rate to speak of
+            table.add_row(r.suite, r.setting, "none stored", "-", "-", "-", "-", stored)
+            continue
         lo, hi = r.interval
         # drift: episodes whose scene differed from the reference after warm-up, of those checked
         drift = f"[bold red]{r.drifted}/{r.checked}[/]" if r.drifted else (f"0/{r.checked}" if r.checked else "-")
         table.add_row(
             r.suite, r.setting, f"{r.successes}/{r.n}", f"{100 * r.rate:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}",
-            str(r.errors), drift, f"{r.n}/{r.planned}" + ("" if r.n == r.planned else " partial"),
+            str(r.errors), drift, stored,
         )
     console.print(table)
     drifted = sum(r.drifted for r in rates)

@@ -26,9 +26,9 @@ from rich.markup import escape
 from envs.presets import Preset, resolve_preset
 from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
+from harness.api.errors import UsageError
 from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
-from harness.errors import UsageError
 from harness.store import ResultStore
 
 
@@ -36,30 +36,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("seeds", help="RoboTwin's expert-validated seeds in the store: list, import, export")
     cmds = p.add_subparsers(dest="seeds_command", required=True, parser_class=type(p))
     show = cmds.add_parser("list", help="the seed verdicts a store holds, per task, setting and expert protocol")
-    show.add_argument("--task", help="only this task")
-    show.add_argument("--preset", help="only this preset's expert protocol, with the seeds its episodes would use")
+    show.add_argument("--task", help="only this task (default: every task)")
+    show.add_argument("--preset", help="only this preset's expert protocol, with the seeds its episodes would use "
+                      "(default: every protocol)")
     add_store_option(show)
     show.set_defaults(func=run_list)
     imp = cmds.add_parser("import", help="store seed lists computed elsewhere (one JSON file per task)")
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="seed list file(s) written by `seeds export`")
     imp.add_argument("--preset", required=True, help="the preset whose expert protocol validated them")
     add_store_option(imp)
     imp.set_defaults(func=run_import)
     exp = cmds.add_parser("export", help="write a preset's seed lists, one JSON file per task (what import reads)")
-    exp.add_argument("directory", type=Path, metavar="DIR")
-    exp.add_argument("--preset", required=True)
-    exp.add_argument("--task", help="only this task")
+    exp.add_argument("directory", type=Path, metavar="DIR", help="folder to write one seed list file per task into")
+    exp.add_argument("--preset", required=True, help="the preset whose expert protocol validated the seeds")
+    exp.add_argument("--task", help="only this task (default: every task)")
     add_store_option(exp)
     exp.set_defaults(func=run_export)
     forget = cmds.add_parser("forget", help="delete the error verdicts (checks that raised), so the next run checks "
                                             "those seeds again")
-    forget.add_argument("--errors", action="store_true", help="the verdicts of checks that raised (required: the "
+    forget.add_argument("--errors", action="store_true",
+                        help="the verdicts of checks that raised (required, no default: the "
                                                               "expert's own verdicts cannot be forgotten)")
-    forget.add_argument("--task", help="only this task")
-    forget.add_argument("--preset", help="only this preset's expert protocol")
+    forget.add_argument("--task", help="only this task (default: every task)")
+    forget.add_argument("--preset", help="only this preset's expert protocol (default: every protocol)")
     add_store_option(forget)
     forget.add_argument("--force", action="store_true", help="forget even where runs have stored episodes of those "
-                        "tasks (resuming such a run could then run a seed twice and skip another)")
+                        "tasks (resuming such a run could then run a seed twice and skip another) (default: refuse)")
     forget.set_defaults(func=run_forget)
 
 
@@ -121,8 +123,11 @@ def run_import(args: argparse.Namespace, argv: list[str]) -> int:
     protocol = bench.expert_protocol(preset)
     lists = seeds.load_seed_files(args.files, protocol=protocol, known_tasks=catalog.TASKS,
                                   known_settings=catalog.SETTINGS)  # every file checked before the store is touched
-    with ResultStore(args.store) as store:
-        seeds.import_seed_lists(lists, store, benchmark=bench.name, protocol=protocol)
+    batches = seeds.seed_list_verdicts(lists, benchmark=bench.name, protocol=protocol)
+    with ResultStore(args.store) as store:  # the CLI stores what the benchmark hands back
+        for b in batches:
+            store.put_verdicts(b.benchmark, b.task, b.setting, b.protocol, b.verdicts, source=b.source,
+                               imported=b.imported)
     for _, entry in lists:
         infos = sum(1 for s in entry.seeds if s in entry.infos)
         console.print(f"{entry.task}/{entry.setting}: {len(entry.seeds)} seed(s) from {entry.start_seed} "

@@ -10,12 +10,12 @@ import argparse
 import logging
 import math
 import sys
-from importlib import metadata
 
 from envs.registry import BENCHMARKS, get_benchmark
+from harness.api.errors import UsageError
+from harness.api.version import wam_eval_version
 from harness.cli.args import POLICY_OPTION_HELP, key_value
 from harness.driver import choose_preset, policy_context
-from harness.errors import UsageError
 from harness.spec import EvalSpec
 from policies.registry import make_policy
 
@@ -25,20 +25,22 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve a policy over websocket (openpi's wire format) for remote evaluation")
     p.add_argument("--policy", required=True, help="noop, random, fastwam..., or module:factory")
-    p.add_argument("--checkpoint", help="policy checkpoint path")
+    p.add_argument("--checkpoint", help="policy checkpoint path (default: none)")
     p.add_argument("--policy-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help=POLICY_OPTION_HELP)
     p.add_argument("--benchmark", default="libero", choices=sorted(BENCHMARKS),
-                   help="the benchmark the policy is built for (its action dimension and no-op action)")
+                   help="the benchmark the policy is built for (its action dimension and no-op action; "
+                        "default libero)")
     p.add_argument("--preset", help="protocol preset whose action size and chunk length the policy should produce; "
                    "default: the policy's own, else the benchmark's")
     p.add_argument("--seed", type=int, help="policy seed; default: the preset's env_seed")
-    p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1")
+    p.add_argument("--device", default="cpu", help="policy device: cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; 0.0.0.0 exposes the policy, unauthenticated, to the network)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000, as openpi; 0 picks a free one)")
-    p.add_argument("--max-batch", type=int, default=1,
-                   help="answer up to N waiting requests with one batched infer call (default 1: one at a time)")
+    p.add_argument("--batch-max", type=int, default=1, metavar="N",
+                   help="answer up to N waiting requests with one batched infer call, as `run --batch-max` batches "
+                        "a shared policy actor (default 1: one at a time)")
     p.add_argument("--max-message-mb", type=float, default=64.0, help="largest request accepted, in MiB (default 64)")
     p.add_argument("--max-connections", type=int, default=64,
                    help="connections served at once; one more is refused at the handshake (HTTP 503) (default 64)")
@@ -54,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, not {args.port}")
-    if args.max_batch < 1:
-        raise UsageError(f"--max-batch must be at least 1, not {args.max_batch}")
+    if args.batch_max < 1:
+        raise UsageError(f"--batch-max must be at least 1, not {args.batch_max}")
     if not (math.isfinite(args.max_message_mb) and args.max_message_mb > 0):
         raise UsageError(f"--max-message-mb must be a positive number, not {args.max_message_mb}")
     if args.max_connections < 1:
@@ -79,9 +81,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         benchmark=benchmark.name,
         host=args.host,
         port=args.port,
-        max_batch=args.max_batch,
+        max_batch=args.batch_max,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
-        server_version=_version(),
+        server_version=wam_eval_version(),
         limits=ServerLimits(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout or None,
                             max_oversize_bytes=int(args.max_oversize_mb * 1024 * 1024)),
     )
@@ -109,10 +111,3 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         if callable(close):
             close()
     return 0
-
-
-def _version() -> str:
-    try:
-        return metadata.version("wam-eval")
-    except metadata.PackageNotFoundError:
-        return "unknown"

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", choices=TARGETS, help="robotwin-ci: Vulkan driver and stand-in assets for robotwin2-primitives")
     p.add_argument("--dir", help="where to build the stand-in (default: $WAM_EVAL_ROBOTWIN_STANDIN, else "
                                  "~/.cache/wam-eval/robotwin-standin)")
-    p.add_argument("--no-apt", action="store_true", help="never run apt-get; fail with the command to run instead")
+    p.add_argument("--no-apt", action="store_true",
+                   help="never run apt-get; fail with the command to run instead (default: apt-get as root)")
     p.set_defaults(func=run)
 
 

@@ -1,13 +1,36 @@
-"""The results store as the command line names it: its default path and the `--store` option, defined
-once for every subcommand that reads or writes a store."""
+"""The results store as the command line names it: its default path, `--store` for the commands that
+write one (defined once), and a repeatable `--store` for the commands that read runs (runs, report,
+compare, export), so that runs kept in several stores (one per machine, say) are read together."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from harness.report.aggregate import RunData
 
 DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
+LATEST = "latest"  # a run name meaning the run of the store(s) updated last
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+
+
+def add_store_argument(p: argparse.ArgumentParser) -> None:
+    """--store for a command that reads runs: repeatable."""
+    p.add_argument("--store", type=Path, action="append", metavar="PATH",
+                   help=f"results store to read; repeat to read runs from several (default {DEFAULT_STORE})")
+
+
+def store_paths(args: argparse.Namespace) -> list[Path]:
+    return list(dict.fromkeys(args.store or [DEFAULT_STORE]))  # a store named twice is read once
+
+
+def load_runs(paths: Sequence[Path], names: Sequence[str]) -> list[RunData]:
+    """The named runs (ids, unique prefixes or 'latest'), each from the one store that holds it."""
+    from wam_eval._results import resolve_runs  # wam_eval imports this module for DEFAULT_STORE
+
+    return resolve_runs(paths, names)

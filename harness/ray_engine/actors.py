@@ -9,8 +9,8 @@ import os
 import socket
 from typing import Any
 
+from harness.api.types import EndReason, EpisodeKey, EpisodeResult, ErrorSource, PrepItem, PrepResult
 from harness.rollout import LocalPolicyClient, PolicyClient
-from harness.types import EndReason, EpisodeKey, EpisodeResult, ErrorSource, PrepItem, PrepResult
 from harness.worker import EpisodeRunner, WorkerJob
 from policies.base import Policy, PolicyContext, PolicyInfo
 from policies.registry import make_policy

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import PolicyOutputError
+from harness.api.errors import PolicyOutputError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from harness.rollout import PolicyReply
-from harness.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import make_policy
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envs.headless import PROBED_MARK
-from harness.errors import UsageError, WamEvalError
+from harness.api.errors import UsageError, WamEvalError
 from harness.ray_engine.options import RayEngineOptions, local_cores
 
 NAMESPACE = "wam-eval"

@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Literal, Sequence
 
-from harness.errors import UsageError, WamEvalError
+from harness.api.errors import UsageError, WamEvalError
+from harness.api.types import EpisodeKey, EpisodeResult, PrepItem, PrepResult
 from harness.ray_engine.actors import SimWorker
 from harness.ray_engine.batching import BatchingPolicyServer
 from harness.ray_engine.cluster import RayConnection, actor_runtime_env, connect, disconnect
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.ray_engine.scheduler import TaskQueue
 from harness.ray_engine.work import Attempt, EpisodeWork, PrepWork, Work
-from harness.types import EpisodeKey, EpisodeResult, PrepItem, PrepResult
 from harness.worker import WorkerJob
 from policies.base import PolicyContext, PolicyInfo
 from policies.registry import resolve_policy_factory

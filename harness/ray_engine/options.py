@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 
 
 class PolicyPlacement(str, enum.Enum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import Iterable
 
-from harness.types import EpisodeKey
+from harness.api.types import EpisodeKey
 
 
 def _task_of(key: EpisodeKey) -> tuple[str, str, str, str]:

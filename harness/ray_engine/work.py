@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generic, Hashable, Protocol, TypeVar
 
+from harness.api.types import EpisodeKey, EpisodeResult, ErrorSource, PrepItem, PrepResult
 from harness.ray_engine.scheduler import TaskQueue
-from harness.types import EpisodeKey, EpisodeResult, ErrorSource, PrepItem, PrepResult
 from harness.worker import WorkerJob
 
 if TYPE_CHECKING:

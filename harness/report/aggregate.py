@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import DriftVerdict, EpisodeKey
 from harness.report.layout import TableLayout
 from harness.stats import RateEstimate
 from harness.store import ResultStore, RunManifest
-from harness.types import DriftVerdict, EpisodeKey
 
 
 @dataclass
@@ -28,18 +28,30 @@ class RunData:
     planned: set[str]
     invocations: list[dict[str, Any]] = field(default_factory=list)
     store_path: Path | None = None
+    label: str | None = None  # the name tables and figures give the run (`run --label`, `report --label`)
 
     @property
     def run_id(self) -> str:
         return self.manifest.run_id
 
     @property
+    def name(self) -> str:
+        """What a table or figure calls the run: its label, else its id."""
+        return self.label or self.run_id
+
+    @property
     def benchmark(self) -> str:
         return self.manifest.benchmark
 
     @property
-    def trained(self) -> bool:
-        return bool(self.manifest.policy.get("trained", True))
+    def trained(self) -> bool | None:
+        """False for untrained weights; None for a policy that has no weights (noop, random)."""
+        value = self.manifest.policy.get("trained", True)
+        return None if value is None else bool(value)
+
+    @property
+    def untrained(self) -> bool:
+        return self.trained is False
 
     @property
     def privileged(self) -> bool:
@@ -77,6 +89,7 @@ def load_run(store: ResultStore, run_id: str) -> RunData:
         planned=store.planned_ids(manifest.run_id),
         invocations=store.invocations(manifest.run_id),
         store_path=store.path,
+        label=store.labels().get(manifest.run_id),
     )
 
 

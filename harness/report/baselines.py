@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.layout import layout_for
 from harness.stats import RateEstimate
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.aggregate import RunData
 from harness.report.layout import TableLayout
 from harness.stats import (

@@ -4,7 +4,7 @@ returned as PNG bytes, so the HTML can embed them and the report folder can keep
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -32,6 +32,8 @@ class FigurePNG:
     title: str
     png: bytes
     alt: str
+    # The drawn figure, kept so that tests can check what it holds (text positions, colours).
+    figure: Figure | None = field(default=None, repr=False, compare=False)
 
 
 def _png(fig: Figure) -> bytes:
@@ -41,72 +43,77 @@ def _png(fig: Figure) -> bytes:
 
 
 def short_run_label(run: RunData, width: int = 38) -> str:
-    """The run id, shortened in the middle so that the identity hash at its end stays readable."""
-    rid = run.run_id
+    """The run's label, else its id shortened in the middle so that the identity hash at its end stays
+    readable."""
+    rid = run.name
     if len(rid) <= width:
         return rid
     return rid[: width - 12] + "..." + rid[-9:]
 
 
+# The paper's rows: each its own colour and marker, so that a reader can tell them apart in print
+# and in greyscale alike. Our runs: large filled points in RUN_COLORS with their interval whiskers.
+BASELINE_COLORS = ("#495057", "#7048e8", "#1098ad", "#f59f00", "#37b24d", "#e8590c", "#d6336c", "#845ef7",
+                   "#0c8599", "#a61e4d", "#5c940d")
+
+
 def suite_bars(
     layout: TableLayout, rows: Sequence[RunRow], baselines: Sequence[BaselineResult], confidence: float = 0.95
 ) -> FigurePNG:
-    """Our runs as bars with Wilson whiskers per column and Average; the paper's rows as markers."""
+    """Per column and Average: the paper's rows as small markers (colour + shape, in the legend) on
+    the left of each slot, our runs as large points with Wilson whiskers on its right. Points, not
+    bars: a 0% run is a point on the axis, not a bar of no height."""
     labels = [c.label for c in layout.columns] + ["Average"]
     keys = [c.key for c in layout.columns] + ["__average__"]
-    fig = Figure(figsize=(max(7.0, 1.9 * len(labels) + 2), 4.4))
+    fig = Figure(figsize=(max(7.5, 1.6 * len(labels) + 3.5), 4.4))
     ax = fig.add_subplot()
     x = np.arange(len(labels))
-    width = 0.8 / max(1, len(rows))
-    for i, row in enumerate(rows):
-        centres, heights, lows, highs = [], [], [], []
-        for j, key in enumerate(keys):
-            cell = row.average if key == "__average__" else row.cells.get(key)
-            if cell is None or cell.empty:
-                continue
-            lo, hi = cell.estimate.interval(confidence)
-            centres.append(x[j] - 0.4 + width * (i + 0.5))
-            heights.append(100 * cell.estimate.rate)
-            lows.append(100 * (cell.estimate.rate - lo))
-            highs.append(100 * (hi - cell.estimate.rate))
-        color = RUN_COLORS[i % len(RUN_COLORS)]
-        label = short_run_label(row.run) + (" (partial)" if row.run.partial else "")
-        label += "" if row.run.trained else " (untrained)"
-        label += " (ORACLE)" if row.run.privileged else ""
-        ax.bar(centres, heights, width * 0.92, color=color, alpha=0.85, label=label, zorder=2)
-        ax.errorbar(centres, heights, yerr=[lows, highs], fmt="none", ecolor="black", capsize=3, lw=1, zorder=3)
-        # A tick at the rate itself, so that a 0% bar is still visible.
-        ax.scatter(centres, heights, marker="_", s=(width * 260) ** 2 / 40, color=color, linewidths=2.5, zorder=3)
     for b, base in enumerate(baselines):
         xs, ys = [], []
         for j, key in enumerate(keys):
             value = base.average if key == "__average__" else base.success.get(key)
             if value is None:
                 continue
-            xs.append(x[j] + 0.42 - 0.84 * (b + 0.5) / max(1, len(baselines)))
+            xs.append(x[j] - 0.42 + 0.4 * (b + 0.5) / max(1, len(baselines)))
             ys.append(value)
-        ax.scatter(
-            xs,
-            ys,
-            marker=BASELINE_MARKERS[b % len(BASELINE_MARKERS)],
-            s=22,
-            color="#495057",
-            facecolor="white",
-            linewidths=1.1,
-            zorder=4,
-            label=f"{base.label} (paper)",
-        )
+        color = BASELINE_COLORS[b % len(BASELINE_COLORS)]
+        ax.scatter(xs, ys, marker=BASELINE_MARKERS[b % len(BASELINE_MARKERS)], s=30, color=color,
+                   edgecolors="white", linewidths=0.4, zorder=4, label=f"{base.label} (paper)")
+    step = 0.4 / max(1, len(rows))
+    for i, row in enumerate(rows):
+        centres, rates, lows, highs = [], [], [], []
+        for j, key in enumerate(keys):
+            cell = row.average if key == "__average__" else row.cells.get(key)
+            if cell is None or cell.empty:
+                continue
+            lo, hi = cell.estimate.interval(confidence)
+            centres.append(x[j] + 0.04 + step * (i + 0.5))
+            rates.append(100 * cell.estimate.rate)
+            # Clipped at 0: at a rate of 0 or 1 the interval's end can sit a rounding error inside it.
+            lows.append(max(0.0, 100 * (cell.estimate.rate - lo)))
+            highs.append(max(0.0, 100 * (hi - cell.estimate.rate)))
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        label = short_run_label(row.run) + (" (partial)" if row.run.partial else "")
+        label += " (untrained)" if row.run.untrained else ""
+        label += " (ORACLE)" if row.run.privileged else ""
+        ax.errorbar(centres, rates, yerr=[lows, highs], fmt="o", ms=8, color=color, mec="black", mew=0.8,
+                    ecolor=color, elinewidth=1.6, capsize=4, zorder=5, label=label, clip_on=False)
+    for j in range(1, len(labels)):
+        ax.axvline(j - 0.5, color="#dee2e6", lw=0.8, zorder=0)
     ax.set_xticks(x, labels)
-    ax.set_ylim(0, 105)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_ylim(-4, 104)  # room below 0 and above 100 so that points there are whole
     ax.set_ylabel("success rate (%)")
-    ax.set_title(f"{layout.title}: success per {layout.group_label} ({int(confidence * 100)}% Wilson intervals)")
-    ax.grid(axis="y", color="#dee2e6", zorder=0)
+    ax.set_title(f"{layout.title}: success per {layout.group_label} (ours: {int(confidence * 100)}% Wilson "
+                 "intervals)", fontsize=10)
+    ax.grid(axis="y", color="#e9ecef", zorder=0)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return FigurePNG(
         "suites",
         "Success per column against the paper",
         _png(fig),
-        "bar chart of success rate per column with interval whiskers; the paper's rows as markers",
+        "success rate per column: the paper's rows as coloured markers, our runs as points with interval whiskers",
+        fig,
     )
 
 
@@ -135,19 +142,22 @@ def task_heatmap(layout: TableLayout, per_run: Sequence[tuple[RunData, Sequence[
                 text[i][j] = f"{grid[i, j]:.0f}" + ("*" if t.cell.partial else "")
             else:
                 text[i][j] = "-"
-    height = max(2.5, 0.24 * len(tasks) + 1.4)
+    height = max(2.5, 0.3 * len(tasks) + 1.6)
     fig = Figure(figsize=(min(14.0, 4.5 + 1.1 * len(cols)), height))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
     for i in range(len(tasks)):
         for j in range(len(cols)):
             if text[i][j]:
-                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7, color="black")
-    ylabels = [(task if len(task) <= 48 else task[:45] + "...") for _, task in tasks]
-    ax.set_yticks(range(len(tasks)), ylabels, fontsize=7)
+                # RdYlGn is dark at both ends: white text there, black on the light middle.
+                dark = not np.isnan(grid[i, j]) and (grid[i, j] < 25 or grid[i, j] > 85)
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8, fontweight="bold",
+                        color="white" if dark else "black")
+    ylabels = [(task if len(task) <= 48 else task[:45] + "...").replace("_", " ") for _, task in tasks]
+    ax.set_yticks(range(len(tasks)), ylabels, fontsize=8)
     multi_setting = len(settings) > 1
     xlabels = [short_run_label(run, 24) + (f"\n{s}" if multi_setting else "") for run, s in cols]
-    ax.set_xticks(range(len(cols)), xlabels, fontsize=7, rotation=20, ha="right")
+    ax.set_xticks(range(len(cols)), xlabels, fontsize=8, rotation=20, ha="right")
     previous = None
     for i, (suite, _) in enumerate(tasks):
         if previous is not None and suite != previous:
@@ -164,7 +174,7 @@ def task_heatmap(layout: TableLayout, per_run: Sequence[tuple[RunData, Sequence[
         previous = suite
     fig.colorbar(image, ax=ax, label="success (%)", fraction=0.04, pad=0.12)
     ax.set_title("Success per task (* = fewer episodes than planned)", fontsize=10)
-    return FigurePNG("tasks", "Success per task", _png(fig), "heat map of success rate per task and run")
+    return FigurePNG("tasks", "Success per task", _png(fig), "heat map of success rate per task and run", fig)
 
 
 def success_vs_length(layout: TableLayout, runs: Sequence[RunData]) -> FigurePNG:
@@ -201,6 +211,7 @@ def success_vs_length(layout: TableLayout, runs: Sequence[RunData]) -> FigurePNG
         "Success against episode length",
         _png(fig),
         "cumulative share of successful episodes against the step at which they succeeded",
+        fig,
     )
 
 
@@ -218,8 +229,8 @@ def latency_breakdown(runs: Sequence[RunData], paper: Sequence[BaselineLatency])
     labels = [short_run_label(r) for r in runs]
     y = np.arange(len(runs))
     start = np.zeros(len(runs))
-    for field, name, color in TIME_PARTS:
-        per_run = np.array([np.mean([row[field] for row in run.rows]) / 1000.0 if run.rows else 0.0 for run in runs])
+    for part, name, color in TIME_PARTS:
+        per_run = np.array([np.mean([row[part] for row in run.rows]) / 1000.0 if run.rows else 0.0 for run in runs])
         left.barh(y, per_run, left=start, color=color, label=name, height=0.6)
         start += per_run
     totals = np.array([np.mean([row["total_ms"] for row in run.rows]) / 1000.0 if run.rows else 0.0 for run in runs])
@@ -255,17 +266,23 @@ def latency_breakdown(runs: Sequence[RunData], paper: Sequence[BaselineLatency])
     by_value: dict[float, list[str]] = {}
     for ref in paper:
         by_value.setdefault(ref.latency_ms, []).append(ref.method)
-    for value, methods in sorted(by_value.items()):
+    # One label per reference line, each on a row of its own (top down, in order of latency) and on
+    # a white box: labels of nearby lines (580 and 810 ms on a log axis) can then never overlap.
+    rows = max(1, len(by_value))
+    for k, (value, methods) in enumerate(sorted(by_value.items())):
         right.axvline(value, color="#868e96", ls=":", lw=1)
         right.annotate(
             f"{', '.join(methods)}: {value:.0f} ms",
-            xy=(value, 0.02),
+            xy=(value, 0.97 - 0.9 * k / rows),
             xycoords=("data", "axes fraction"),
-            rotation=90,
-            fontsize=6.5,
-            color="#495057",
-            va="bottom",
+            xytext=(-3, 0),
+            textcoords="offset points",
+            fontsize=7,
+            color="#343a40",
+            va="top",
             ha="right",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            zorder=6,
         )
     if paper:
         right.text(
@@ -282,4 +299,5 @@ def latency_breakdown(runs: Sequence[RunData], paper: Sequence[BaselineLatency])
         "Latency breakdown",
         _png(fig),
         "stacked bars of episode time by part and box plots of per-call policy latency",
+        fig,
     )

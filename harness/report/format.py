@@ -21,6 +21,13 @@ def pct(rate: float) -> str:
     return f"{100 * rate:.1f}"
 
 
+def generated_by(report) -> str:
+    """"Generated <time> by wam-eval <version> (commit <sha>)"."""
+    gen = report.generator or {}
+    commit = f" (commit {gen['commit']})" if gen.get("commit") else ""
+    return f"Generated {when(report.generated_at)} by wam-eval {gen.get('version', '')}{commit}".rstrip() + "."
+
+
 def when(timestamp: float | None) -> str:
     if timestamp is None:
         return "not finished"
@@ -93,10 +100,14 @@ def video_href(link: str) -> str:
 
 
 def run_title(run: RunData) -> str:
+    """The run's row name: its label as given (a paper's method name), else its id, with the policy
+    named when the id does not say it."""
     policy = run.manifest.policy_name
-    extra = "" if run.trained else " (untrained weights)"
+    extra = " (untrained weights)" if run.untrained else ""
     extra += " (ORACLE)" if run.privileged else ""
-    return f"{run.run_id}{extra}" if policy in run.run_id else f"{run.run_id} [{policy}]{extra}"
+    if run.label or policy in run.run_id:
+        return f"{run.name}{extra}"
+    return f"{run.run_id} [{policy}]{extra}"
 
 
 def oracle_sentence(run: RunData) -> str:

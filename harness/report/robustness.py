@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey
 from harness.report.aggregate import RunData
 from harness.stats import (
     PairedCounts,
@@ -28,7 +29,6 @@ from harness.stats import (
     newcombe_paired_interval,
     wilson_interval,
 )
-from harness.types import EpisodeKey
 
 PAIRED = "paired"
 UNPAIRED = "unpaired"

@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.baselines import shipped_baseline_dir
 from harness.report.robustness import PublishedCell, PublishedRow, PublishedSource
 

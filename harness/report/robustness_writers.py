@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from harness.api.types import jsonable
 from harness.report.figures import FigurePNG, _png
 from harness.report.format import when
 from harness.report.robustness import ORIGINAL, Cell, RobustnessReport
 from harness.report.write_html import CSS, figure_html
-from harness.types import jsonable
 
 HEADER = ("base suite", "perturbation", "suite", "success", "95% CI", "episodes", "drop (points)", "95% CI of drop",
           "test", "p", "LIBERO-PRO published")

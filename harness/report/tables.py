@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from envs.presets import preset_from_mapping
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
@@ -29,6 +29,7 @@ from harness.report.format import (
     when,
 )
 from harness.report.model import BenchmarkSection, Report
+from harness.report.privacy import scrub, scrub_path
 
 Cellish = CellText | str
 
@@ -46,6 +47,18 @@ class Table:
     header: list[str]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+
+
+def _wam_eval_text(recorded: dict | None) -> str:
+    """The wam-eval that ran the run, as its driver recorded it (runs before this was recorded: unknown)."""
+    if not recorded:
+        return "not recorded"
+    commit = recorded.get("commit")
+    return f"{recorded.get('version', '?')}" + (f" (commit {commit})" if commit else "")
+
+
+def _trained_text(trained: bool | None) -> str:
+    return "n/a (no weights)" if trained is None else ("yes" if trained else "NO")
 
 
 def _yes_no(value: bool | None) -> str:
@@ -144,11 +157,11 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
                 "names what drifts on a stack."
             )
     if section.preset_mismatch:
-        first = section.runs[0]
+        first = section.baseline
         others = ", ".join(sorted({r.preset_label for r in section.runs if section.preset_differs(r)}))
         notes.append(
             f"{PRESET_MISMATCH_MARK} PRESET MISMATCH: the marked runs used another preset ({others}) than the "
-            f"first run {first.run_id} ({first.preset_label}); shown side by side because "
+            f"reference run {first.run_id} ({first.preset_label}); shown side by side because "
             "--allow-preset-mismatch was given."
         )
     for row in section.rows:
@@ -158,6 +171,39 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             )
     return Table(
         f"{layout.benchmark}-main", "Success rate (%): the paper's rows, then this report's runs", header, rows, notes
+    )
+
+
+def compact_tables(section: BenchmarkSection, confidence: float) -> tuple[Table, Table]:
+    """The paper-style table (rates only: the paper's rows as printed, then ours, named by their
+    labels) and its companion holding each rate's interval and n in the same layout."""
+    layout = section.layout
+    header = ["Method"] + [c.label for c in layout.columns] + ["Average"]
+    rates, intervals = [], []
+    for base in section.baselines:
+        cells = [baseline_cell(base, c.key, confidence) for c in layout.columns] + [
+            baseline_cell(base, None, confidence)
+        ]
+        name = base.label + (OTHER_PROTOCOL_MARK if section.protocol_differs(base) else "")
+        rates.append(Row([name, *(CellText(c.rate) for c in cells)], "baseline"))
+        intervals.append(Row([name, *(CellText("", c.interval, c.n) if c.interval else EMPTY for c in cells)],
+                             "baseline"))
+    for row in section.rows:
+        name = run_title(row.run) + (" (partial)" if row.run.partial else "")
+        cells = [run_cell(row.cells.get(c.key), confidence) for c in layout.columns]
+        cells.append(run_cell(row.average, confidence) if not row.average.empty else EMPTY)
+        rates.append(Row([name, *(CellText(c.rate) for c in cells)], "run"))
+        intervals.append(Row([name, *(CellText("", c.interval, c.n) if c.interval else EMPTY for c in cells)], "run"))
+    pct_ci = int(round(confidence * 100))
+    notes = [f"Success rate (%); best per column in bold. {OTHER_PROTOCOL_MARK}: another protocol than our runs'."
+             if any(section.protocol_differs(b) for b in section.baselines) else
+             "Success rate (%); best per column in bold."]
+    name = layout.benchmark
+    return (
+        Table(f"{name}-compact", f"{layout.title}: success rate (%)", header, rates, notes),
+        Table(f"{name}-intervals", f"{layout.title}: {pct_ci}% Wilson intervals and episodes per cell", header,
+              intervals, ["Paper rows: intervals from the paper's trial count (500 per LIBERO suite, 100 per "
+                          "RoboTwin task); ours: from the episodes stored."]),
     )
 
 
@@ -190,7 +236,7 @@ def comparison_tables(section: BenchmarkSection, alpha: float) -> list[Table]:
             for c in comps
         ]
         notes = [
-            f"A = {a.run_id} ({a.preset_label}), B = {b.run_id} ({b.preset_label}).",
+            f"A = {a.name} (run {a.run_id}, {a.preset_label}), B = {b.name} (run {b.run_id}, {b.preset_label}).",
             f"'better'/'worse' only where the test's p < {alpha:g}; per-column tests are not corrected for "
             "multiplicity. The verdict follows the test, not the interval: Newcombe's score intervals are not "
             "the inversion of the exact McNemar or z-test, so near the boundary the two can disagree, and the "
@@ -209,7 +255,11 @@ def comparison_tables(section: BenchmarkSection, alpha: float) -> list[Table]:
             notes.append(f"{PRESET_MISMATCH_MARK} PRESET MISMATCH: {a.preset_label} vs {b.preset_label}.")
         out.append(
             Table(
-                f"{section.layout.benchmark}-compare-{len(out) + 1}", f"{b.run_id} vs {a.run_id}", header, rows, notes
+                f"{section.layout.benchmark}-compare-{len(out) + 1}",
+                f"{b.name} vs {a.name} (baseline {a.name}: {section.baseline_how})",
+                header,
+                rows,
+                notes,
             )
         )
     return out
@@ -232,7 +282,7 @@ def matched_table(section: BenchmarkSection, alpha: float) -> Table | None:
     rows = [
         Row(
             [
-                run.run_id,
+                run.name,
                 f"{100 * c.a.rate:.1f} (n={c.a.n})",
                 f"{100 * c.b.rate:.1f} (n={c.b.n})",
                 comparison_words(c),
@@ -255,7 +305,7 @@ def task_table(section: BenchmarkSection, confidence: float) -> Table:
     runs = section.runs
     settings = sorted({t.setting for _, trows in section.tasks for t in trows})
     header = ["Suite", "Task"] + (["Setting"] if len(settings) > 1 else [])
-    header += [run.run_id for run in runs] if len(runs) > 1 else ["Success", "Errors", "Mean steps", "Steps to success"]
+    header += [run.name for run in runs] if len(runs) > 1 else ["Success", "Errors", "Mean steps", "Steps to success"]
     keys: list[tuple[str, str, str]] = []
     lookup = {}
     for run, trows in section.tasks:
@@ -289,16 +339,17 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def latency_table(report: Report) -> Table:
+    """One unit per column, said in its header: a step, an episode or a policy call."""
     header = [
         "Run / method",
         "Device",
-        "Env step (ms)",
-        "Render (ms)",
-        "Policy (ms)",
-        "Queue (ms)",
+        "Env step (ms/step)",
+        "Render (ms/episode)",
+        "Policy (ms/episode)",
+        "Queue (ms/episode)",
         "Policy calls",
-        "Per call p50 (ms)",
-        "Per call p90 (ms)",
+        "p50 (ms/call)",
+        "p90 (ms/call)",
     ]
     rows = []
     for run in report.runs:
@@ -307,12 +358,12 @@ def latency_table(report: Report) -> Table:
         rows.append(
             Row(
                 [
-                    run.run_id,
+                    run.name,
                     str(run.manifest.spec.get("device", "-")),
-                    f"{sum(r['env_ms'] for r in run.rows) / steps:.1f} / step",
-                    f"{_mean([r['render_ms'] for r in run.rows]):.0f} / episode",
-                    f"{_mean([r['policy_ms'] for r in run.rows]):.0f} / episode",
-                    f"{_mean([r['queue_ms'] for r in run.rows]):.0f} / episode",
+                    f"{sum(r['env_ms'] for r in run.rows) / steps:.1f}",
+                    f"{_mean([r['render_ms'] for r in run.rows]):.0f}",
+                    f"{_mean([r['policy_ms'] for r in run.rows]):.0f}",
+                    f"{_mean([r['queue_ms'] for r in run.rows]):.0f}",
                     str(len(calls)),
                     f"{np.percentile(calls, 50):.1f}" if len(calls) else "-",
                     f"{np.percentile(calls, 90):.1f}" if len(calls) else "-",
@@ -328,7 +379,9 @@ def latency_table(report: Report) -> Table:
             )
         )
     notes = [
-        "Per call = policy + queue time of one inference (transforms included), from the calls each episode stored."
+        "Env step: simulator time per step (warm-up steps included). Render, Policy, Queue: mean per episode. "
+        "p50/p90 per call: policy + queue time of one inference (transforms included), from the calls each "
+        "episode stored."
     ]
     if report.latencies:
         notes.append(
@@ -337,23 +390,27 @@ def latency_table(report: Report) -> Table:
     return Table("latency", "Latency", header, rows, notes)
 
 
-def manifest_table(run: RunData) -> Table:
+def manifest_table(run: RunData, *, include_paths: bool = False) -> Table:
+    """What the run was. Without include_paths, no host name and no host path (a path keeps its last
+    component): a report folder is meant to be shared."""
     m = run.manifest
+    shown = (lambda text: text) if include_paths else scrub_path
     rows = [
         ("Run", m.run_id),
         ("Identity", m.identity),
         ("Benchmark", m.benchmark),
-        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {'yes' if run.trained else 'NO'}"
+        ("Policy", f"{m.policy_name} (checkpoint {m.checkpoint_digest}; trained: {_trained_text(run.trained)}"
                    + ("; ORACLE: privileged simulator state" if run.privileged else "") + ")"),
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
             f" ({preset_from_mapping(m.preset, origin=m.run_id).protocol_kind(m.versions)})",
         ),
-        ("Preset source", str(m.preset.get("source", ""))),
+        ("Preset source", shown(str(m.preset.get("source", "")))),
         ("Versions", ", ".join(f"{k} {v}" for k, v in m.versions.items())),
-        ("Spec", json.dumps(m.spec, sort_keys=True)),
-        ("Host", m.host),
+        ("Spec", json.dumps(m.spec if include_paths else scrub(m.spec), sort_keys=True)),
+        ("wam-eval", _wam_eval_text(m.spec.get("wam_eval"))),
+        *([("Host", m.host)] if include_paths else []),
         ("Created", when(m.created_at)),
         ("Last episode", when(m.updated_at)),
         ("Finished", when(m.finished_at)),
@@ -363,16 +420,13 @@ def manifest_table(run: RunData) -> Table:
             + (" (PARTIAL)" if run.partial else "")
             + f"; {sum(1 for r in run.rows if r['end_reason'] == 'error')} errors",
         ),
-        ("Store", str(run.store_path or "")),
+        *([("Store", str(run.store_path or ""))] if include_paths else []),
     ]
     for i, inv in enumerate(run.invocations, 1):
-        argv = " ".join(json.loads(inv["argv"])) if inv.get("argv") else ""
-        rows.append(
-            (
-                f"Invocation {i}",
-                f"{when(inv['started_at'])} on {inv['host']}: {argv} -> {inv.get('outcome') or 'running or killed'}",
-            )
-        )
+        argv = shown(" ".join(json.loads(inv["argv"]))) if inv.get("argv") else ""
+        where = f" on {inv['host']}" if include_paths else ""
+        outcome = shown(inv.get("outcome") or "running or killed")
+        rows.append((f"Invocation {i}", f"{when(inv['started_at'])}{where}: {argv} -> {outcome}"))
     return Table(
         f"manifest-{m.run_id}", f"Run manifest: {m.run_id}", ["Field", "Value"], [Row([k, v]) for k, v in rows]
     )

@@ -6,10 +6,19 @@ from __future__ import annotations
 import base64
 import json
 from html import escape
+from pathlib import Path
 
 from harness.report.figures import FigurePNG
-from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import (
+    CellText,
+    generated_by,
+    oracle_sentence,
+    partial_sentence,
+    untrained_sentence,
+    video_href,
+)
 from harness.report.model import Report
+from harness.report.privacy import scrub
 from harness.report.tables import (
     Table,
     comparison_tables,
@@ -60,7 +69,8 @@ def _cell_html(value) -> str:
     return "".join(parts)
 
 
-def table_html(table: Table) -> str:
+def table_html(table: Table, *, caption: bool = True) -> str:
+    """`caption=False`: the table sits under a heading that says its title already."""
     head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
     body = []
     for row in table.rows:
@@ -71,8 +81,9 @@ def table_html(table: Table) -> str:
         body.append(f'<tr class="{row.kind}">{tds}</tr>')
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
     return (
-        f'<table id="{escape(table.name)}"><caption>{escape(table.title)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<table id="{escape(table.name)}">'
+        + (f"<caption>{escape(table.title)}</caption>" if caption else "")
+        + f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
     )
 
@@ -88,7 +99,7 @@ def figure_html(fig: FigurePNG) -> str:
 def render_html(report: Report) -> str:
     out = [
         f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">Generated {escape(when(report.generated_at))} by wam-eval.</p>',
+        f'<p class="meta">{escape(generated_by(report))}</p>',
     ]
     for run in report.untrained:
         out.append(f'<div class="banner untrained">{escape(untrained_sentence(run))}</div>')
@@ -103,27 +114,33 @@ def render_html(report: Report) -> str:
         if matched is not None:
             out.append(table_html(matched))
         for table in comparison_tables(section, report.alpha):
-            out.append(f"<h3>Comparison: {escape(table.title)}</h3>" + table_html(table))
+            out.append(f"<h3>Comparison: {escape(table.title)}</h3>" + table_html(table, caption=False))
         out.extend(figure_html(f) for f in section.figures)
         out.append("<h3>Per task</h3>" + table_html(task_table(section, report.confidence)))
     out.append("<h2>Latency</h2>" + table_html(latency_table(report)))
     out.extend(figure_html(f) for f in report.figures)
     if report.videos:
         items = "".join(
-            f'<li><a href="{escape(video_href(v.link))}">{escape(v.episode_id)}</a> '
-            f"({'success' if v.success else 'failure'}, {v.steps} steps, run {escape(v.run.run_id)})</li>"
+            (f'<li><a href="{escape(video_href(v.link))}">{escape(v.episode_id)}</a> ' if v.available
+             else f"<li>{escape(v.episode_id)} (file missing) ")
+            + f"({'success' if v.success else 'failure'}, {v.steps} steps, run {escape(v.run.name)})</li>"
             for v in report.videos
         )
         out.append(f'<h2>Videos</h2><p>Frames the policy read, one file per episode.</p><ul id="videos">{items}</ul>')
     out.append("<h2>Run manifests</h2>")
     for run in report.runs:
-        out.append(table_html(manifest_table(run)))
+        out.append(table_html(manifest_table(run, include_paths=report.include_paths)))
+    out.append("<h2>Presets</h2><p>Each preset's content once, with the runs that used it.</p>")
+    for name, digest, content, runs in report.distinct_presets():
+        content = content if report.include_paths else scrub(content)
         out.append(
-            f"<details><summary>Preset content ({escape(run.manifest.preset_name)})</summary>"
-            f"<pre>{escape(json.dumps(run.manifest.preset, indent=2, sort_keys=True))}</pre></details>"
+            f'<details class="preset"><summary>Preset {escape(name)} #{escape(digest)} '
+            f"(runs: {escape(', '.join(r.name for r in runs))})</summary>"
+            f"<pre>{escape(json.dumps(content, indent=2, sort_keys=True))}</pre></details>"
         )
     sources = sorted(
-        {(b.source.title, b.source.citation, b.source.url, b.source.path) for b in report.baselines.results}
+        {(b.source.title, b.source.citation, b.source.url,
+          b.source.path if report.include_paths else Path(b.source.path).name) for b in report.baselines.results}
     )
     if sources:
         items = "".join(

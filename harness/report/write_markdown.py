@@ -5,9 +5,18 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
-from harness.report.format import CellText, oracle_sentence, partial_sentence, untrained_sentence, video_href, when
+from harness.report.format import (
+    CellText,
+    generated_by,
+    oracle_sentence,
+    partial_sentence,
+    untrained_sentence,
+    video_href,
+)
 from harness.report.model import Report
+from harness.report.privacy import scrub
 from harness.report.tables import (
     Table,
     comparison_tables,
@@ -41,9 +50,10 @@ def _alt(text) -> str:
     return text_md(text).replace("[", "\\[").replace("]", "\\]")
 
 
-def table_md(table: Table, *, bold_runs: bool = True) -> str:
-    lines = [f"**{text_md(table.title)}**", "", "| " + " | ".join(_cell(h) for h in table.header) + " |",
-             "|" + "---|" * len(table.header)]
+def table_md(table: Table, *, bold_runs: bool = True, titled: bool = True) -> str:
+    """`titled=False`: the table sits under a heading that says its title already."""
+    lines = [f"**{text_md(table.title)}**", ""] if titled else []
+    lines += ["| " + " | ".join(_cell(h) for h in table.header) + " |", "|" + "---|" * len(table.header)]
     for row in table.rows:
         cells = [_cell(c) for c in row.cells]
         if bold_runs and row.kind == "run" and cells:
@@ -56,7 +66,7 @@ def table_md(table: Table, *, bold_runs: bool = True) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    out = [f"# {text_md(report.title)}", "", f"Generated {when(report.generated_at)} by wam-eval.", ""]
+    out = [f"# {text_md(report.title)}", "", text_md(generated_by(report)), ""]
     for run in report.untrained:
         out += [f"> **Untrained weights.** {text_md(untrained_sentence(run))}", ""]
     for run in report.oracles:
@@ -69,7 +79,7 @@ def render_markdown(report: Report) -> str:
         if matched is not None:
             out += [table_md(matched, bold_runs=False), ""]
         for table in comparison_tables(section, report.alpha):
-            out += ["### Comparison", "", table_md(table, bold_runs=False), ""]
+            out += [f"### Comparison: {table.title}", "", table_md(table, bold_runs=False, titled=False), ""]
         out += ["### Per task", "", table_md(task_table(section, report.confidence), bold_runs=False), ""]
         for fig in section.figures:
             out += [f"![{_alt(fig.alt)}](figures/{fig.name}.png)", ""]
@@ -79,18 +89,21 @@ def render_markdown(report: Report) -> str:
     if report.videos:
         out += ["## Videos", "", "Frames the policy read, one file per episode.", ""]
         out += [
-            f"- [{_alt(v.episode_id)}]({video_href(v.link)}) ({'success' if v.success else 'failure'}, {v.steps} "
-            f"steps, run {text_md(v.run.run_id)})"
+            (f"- [{_alt(v.episode_id)}]({video_href(v.link)})" if v.available
+             else f"- {text_md(v.episode_id)} (file missing)")
+            + f" ({'success' if v.success else 'failure'}, {v.steps} steps, run {text_md(v.run.name)})"
             for v in report.videos
         ]
         out.append("")
     out += ["## Run manifests", ""]
     for run in report.runs:
-        preset_json = json.dumps(run.manifest.preset, indent=2, sort_keys=True)
+        out += [table_md(manifest_table(run, include_paths=report.include_paths), bold_runs=False), ""]
+    out += ["## Presets", "", "Each preset's content once, with the runs that used it.", ""]
+    for name, digest, content, runs in report.distinct_presets():
+        preset_json = json.dumps(content if report.include_paths else scrub(content), indent=2, sort_keys=True)
+        names = text_md(", ".join(r.name for r in runs))
         out += [
-            table_md(manifest_table(run), bold_runs=False),
-            "",
-            "<details><summary>Preset content</summary>",
+            f"<details><summary>Preset {text_md(name)} #{text_md(digest)} (runs: {names})</summary>",
             "",
             _fence(preset_json) + "json",
             preset_json,
@@ -107,7 +120,8 @@ def render_markdown(report: Report) -> str:
     )
     if sources:
         out += ["## Baseline sources", ""]
-        out += [f"- {text_md(title)} ({text_md(citation)}) {text_md(url)} - file {text_md(path)}"
+        out += [f"- {text_md(title)} ({text_md(citation)}) {text_md(url)} - file "
+                f"{text_md(path if report.include_paths else Path(path).name)}"
                 for _, title, citation, url, path in sources]
         out.append("")
     return "\n".join(out)

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.api.types import EpisodeKey
 from harness.store import ResultStore
-from harness.types import EpisodeKey
 
 
 @dataclass(frozen=True)

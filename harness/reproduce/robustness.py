@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from envs.base import SuiteInfo
 from envs.libero.perturbations import BASE_SUITES, KIND_BY_KEY, LEADERBOARD_KINDS, base_task_for, classify
 from envs.presets import builtin_presets
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.robustness import ORIGINAL, SuiteRole
 from policies.registry import policy_entries
 

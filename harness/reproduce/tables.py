@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from envs.libero.catalog import SUITES as LIBERO_SUITES
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.report.layout import TableLayout, layout_for
 from harness.spec import EvalSpec
 from policies.fastwam.request import is_optional_idm

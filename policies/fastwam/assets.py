@@ -25,8 +25,8 @@ from typing import Mapping
 
 import torch
 
-from harness.errors import MissingDependencyError
-from harness.hub_cache import CachedFile, cache_dir, cached
+from harness.api.errors import MissingDependencyError
+from harness.api.hub_cache import CachedFile, cache_dir, cached
 from policies.fastwam.config import TextEncoderConfig, VAEConfig
 from policies.fastwam.release import ASSETS_NAME
 from policies.fastwam.request import hub_asset_refs

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from harness.errors import UsageError, WamEvalError
+from harness.api.errors import UsageError, WamEvalError
 from policies.fastwam.config import FastWAMConfig, full_config
 from policies.fastwam.network import FastWAMNetwork
 from policies.fastwam.request import is_optional_idm

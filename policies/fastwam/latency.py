@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.errors import MissingDependencyError, UsageError
-from harness.types import Observation
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import Observation
 from policies.fastwam.config import VARIANTS
 from policies.fastwam.layouts import layout_for
 from policies.fastwam.network import parameter_counts

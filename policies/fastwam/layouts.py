@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import UsageError
-from harness.types import Tile
+from harness.api.errors import UsageError
+from harness.api.types import Tile
 
 
 @dataclass(frozen=True)

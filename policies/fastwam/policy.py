@@ -40,8 +40,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from harness.errors import UsageError, WamEvalError
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import UsageError, WamEvalError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.dataset_stats import DatasetStats
 from policies.fastwam.config import PROMPT_TEMPLATE, VARIANTS

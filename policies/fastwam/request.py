@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.hub_cache import HubRef, locate
+from harness.api.errors import UsageError
+from harness.api.hub_cache import HubRef, locate
 from policies.base import PolicyContext
 from policies.fastwam.release import ASSETS_NAME, TEXT_ENCODER, TOKENIZER, TOKENIZER_FILE, VAE
 

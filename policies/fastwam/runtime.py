@@ -12,7 +12,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from harness.errors import MissingDependencyError, UsageError
+from harness.api.errors import MissingDependencyError, UsageError
 from policies.fastwam.assets import load_text_encoder, load_tokenizer, load_vae, load_vae_decoder, resolve_assets
 from policies.fastwam.checkpoint import file_digest, load_checkpoint
 from policies.fastwam.config import FastWAMConfig, config_for_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.dataset_stats import DatasetStats, FieldStats
 from policies.fastwam.layouts import BenchmarkLayout
 from policies.transforms import TransformSpec

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 from policies.fastwam.config import TextEncoderConfig
 
 

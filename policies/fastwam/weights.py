@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Mapping, TypeVar
 import torch
 import torch.nn as nn
 
-from harness.errors import MissingDependencyError, WamEvalError
+from harness.api.errors import MissingDependencyError, WamEvalError
 
 M = TypeVar("M", bound=nn.Module)
 

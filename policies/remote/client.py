@@ -19,8 +19,8 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any, Sequence
 
-from harness.errors import MissingDependencyError, UsageError
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 from policies.remote.connection import _LONG_LIVED, PolicyConnection, RemotePolicyError, ServerUnreachable
 from policies.remote.options import RemoteOptions, server_url
@@ -179,7 +179,7 @@ def _undeclared_digest(url: str, metadata: Any) -> str:
 
 
 def _jsonable_metadata(metadata: Any) -> Any:
-    from harness.types import jsonable
+    from harness.api.types import jsonable
 
     try:
         return jsonable(metadata)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import websockets
 import websockets.sync.client as ws_client
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.remote.codec import CodecError, decode, encode
 from policies.remote.protocol import (
     ServerCapabilities,

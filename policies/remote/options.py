@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.remote.protocol import (
     MAPPINGS,
 )

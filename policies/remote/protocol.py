@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.types import ActionChunk, Observation, jsonable
+from harness.api.types import ActionChunk, Observation, jsonable
 from policies.base import PolicyInfo
 from policies.transforms import TransformSpec
 
@@ -222,7 +222,7 @@ def policy_info_from_wire(data: Any) -> PolicyInfo:
         input_transforms=specs(data.get("input_transforms")),
         output_transforms=specs(data.get("output_transforms")),
         preferred_presets={str(k): str(v) for k, v in dict(data.get("preferred_presets") or {}).items()},
-        trained=bool(data.get("trained", True)),
+        trained=None if data.get("trained", True) is None else bool(data.get("trained", True)),
         description=str(data.get("description", "")),
         extra=dict(data.get("extra") or {}),
     )

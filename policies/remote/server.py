@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 import websockets
 import websockets.asyncio.server as ws_server
 
-from harness.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import Policy, PolicyInfo
 from policies.remote.codec import CodecError, decode, encode
 from policies.remote.protocol import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.types import Observation
+from harness.api.types import Observation
 from policies.fastwam.config import PROMPT_TEMPLATE, tiny_config
 from policies.fastwam.network import FastWAMNetwork
 from policies.fastwam.text import UMT5Encoder

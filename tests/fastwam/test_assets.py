@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 from policies.fastwam.assets import load_text_encoder, load_tokenizer, load_vae, load_vae_decoder, resolve_assets
 from policies.fastwam.config import PROMPT_TEMPLATE, tiny_config
 from policies.fastwam.text import ByteTokenizer, encode_prompts

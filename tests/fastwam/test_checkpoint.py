@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from harness.errors import WamEvalError
+from harness.api.errors import WamEvalError
 from policies.fastwam.checkpoint import (
     CONFIG_KEY,
     CheckpointMismatchError,

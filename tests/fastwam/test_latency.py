@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from harness.errors import MissingDependencyError, UsageError
+from harness.api.errors import MissingDependencyError, UsageError
 from policies.fastwam.latency import PAPER_LATENCY_MS, measure_latency
 
 

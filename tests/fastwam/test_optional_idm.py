@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from policies.fastwam import policy as fastwam_policy
 from policies.fastwam.checkpoint import CONFIG_KEY, config_from_payload, variant_from_name
 from policies.fastwam.request import is_optional_idm

@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.errors import MissingDependencyError, UsageError, WamEvalError
-from harness.types import EpisodeKey
+from harness.api.errors import MissingDependencyError, UsageError, WamEvalError
+from harness.api.types import EpisodeKey
 from policies.base import Policy, PolicyContext
 from policies.fastwam import policy as fastwam_policy
 from policies.transforms import apply_transforms
@@ -94,7 +94,7 @@ def test_output_is_unnormalised_with_the_checkpoint_statistics(trained_policies)
 def test_input_transforms_feed_infer(trained_policies):
     policy = trained_policies["fastwam"]
     rng = np.random.default_rng(0)
-    from harness.types import Observation
+    from harness.api.types import Observation
 
     raw = Observation(
         images={"agentview": rng.integers(0, 256, (256, 256, 3), dtype=np.uint8),

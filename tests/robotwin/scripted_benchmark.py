@@ -6,7 +6,8 @@ preparation hands out, the verdicts' storage, the episode parameters. Loaded by 
 (`tests.robotwin.scripted_benchmark:ScriptedRoboTwin`): get_benchmark resolves `module:Class` in
 the driver and in Ray workers alike.
 
-Behaviour comes from the preset's `[params.scripted]` table:
+Behaviour comes from the JSON file the preset's `source` names (the preset schema types RoboTwin's
+`[params]`, so a test's knobs live beside the preset, not in it; workers read the file too):
   solves = 3        the expert solves the seeds divisible by this
   seconds = 0.0     how long each expert check takes
   log = "PATH"      one line per expert check: "<task> <seed> <pid>"
@@ -36,7 +37,7 @@ import numpy as np
 from envs.base import ResetOutcome, StepOutcome
 from envs.presets import Preset
 from envs.robotwin import RoboTwinBenchmark, catalog, seeds
-from harness.types import EpisodeKey, Observation, TaskInfo
+from harness.api.types import EpisodeKey, Observation, TaskInfo
 
 VERSIONS_ENV = "WAM_EVAL_TEST_VERSIONS"
 
@@ -45,8 +46,13 @@ class UnStableError(Exception):
     """Stands in for RoboTwin's envs.utils.create_actor.UnStableError."""
 
 
+SCRIPTED_SUFFIX = ".scripted.json"
+
+
 def _opts(preset: Preset) -> Mapping[str, Any]:
-    return dict(preset.params.get("scripted", {}))
+    if not preset.source.endswith(SCRIPTED_SUFFIX):
+        return {}
+    return dict(json.loads(Path(preset.source).read_text()))
 
 
 class ScriptedRoboTwin(RoboTwinBenchmark):

@@ -8,7 +8,7 @@ from envs.base import Benchmark
 from envs.presets import builtin_presets
 from envs.registry import find_suite, get_benchmark, select_tasks
 from envs.robotwin import catalog
-from harness.errors import UsageError
+from harness.api.errors import UsageError
 from harness.spec import EvalSpec, plan_tasks
 
 

@@ -14,7 +14,7 @@ from envs.presets import builtin_presets
 from envs.probe import ProbeResult
 from envs.registry import get_benchmark
 from envs.robotwin import backend, standin
-from harness.errors import MissingDependencyError
+from harness.api.errors import MissingDependencyError
 
 
 def hide(*names, present=(), packages=None):

@@ -19,9 +19,9 @@ from rich.console import Console
 
 from envs.presets import UNPINNED, builtin_presets, load_preset_file
 from envs.robotwin import backend, seeds, stack
+from harness.api.errors import UsageError
 from harness.cli import main
 from harness.driver import RunOptions, run_evaluation
-from harness.errors import UsageError
 from harness.spec import EvalSpec, run_identity
 from harness.store import ResultStore
 from policies.base import PolicyContext, PolicyInfo

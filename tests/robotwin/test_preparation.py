@@ -28,7 +28,7 @@ from harness.driver import RunOptions, run_evaluation
 from harness.ray_engine import RayEngineOptions, ray_executor_factory
 from harness.spec import EvalSpec
 from harness.store import ResultStore
-from tests.robotwin.scripted_benchmark import ScriptedRoboTwin
+from tests.robotwin.scripted_benchmark import SCRIPTED_SUFFIX, ScriptedRoboTwin
 
 BENCH = "tests.robotwin.scripted_benchmark:ScriptedRoboTwin"
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +37,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def write_preset(tmp_path: Path, name: str, *, steps: int = 3, chunk: int = 2, tries: int = 60, **scripted) -> Path:
     """robotwin2-primitives with short episodes and the scripted expert's behaviour."""
     scripted.setdefault("log", str(tmp_path / f"{name}.log"))
-    table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in scripted.items())
+    behaviour = tmp_path / f"{name}{SCRIPTED_SUFFIX}"
+    behaviour.write_text(json.dumps(scripted))
     path = tmp_path / f"{name}.toml"
     path.write_text(
         f'name = "{name}"\nextends = "robotwin2-primitives"\nversion = 1\ndescription = "tests: scripted expert"\n'
+        f"source = {json.dumps(str(behaviour))}\n"
         f"[max_steps]\nstack_blocks_two = {steps}\nblocks_ranking_rgb = {steps}\n"
-        f"[params]\nseed_chunk = {chunk}\nmax_seed_tries = {tries}\n[params.scripted]\n{table}\n"
+        f"[params]\nseed_chunk = {chunk}\nmax_seed_tries = {tries}\n"
     )
     return path
 

@@ -20,14 +20,14 @@ from envs.registry import find_suite, get_benchmark
 from envs.robotwin import backend, catalog
 from envs.robotwin.env import RoboTwinEnv, TaskFactory
 from envs.robotwin.setup_ci import run_setup
+from harness.api.errors import MissingDependencyError
+from harness.api.types import EpisodeKey
 from harness.cli import main
 from harness.driver import RunOptions, run_evaluation
-from harness.errors import MissingDependencyError
 from harness.ray_engine import RayEngineOptions, ray_executor_factory
 from harness.spec import EvalSpec
 from harness.store import ResultStore
 from harness.summary import suite_rates
-from harness.types import EpisodeKey
 
 pytestmark = pytest.mark.sapien
 TASK = "stack_blocks_two"

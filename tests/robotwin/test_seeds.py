@@ -11,9 +11,9 @@ import pytest
 from envs.presets import builtin_presets
 from envs.robotwin import seeds
 from envs.robotwin.seeds import SeedRule
-from harness.errors import UsageError
+from harness.api.errors import UsageError
+from harness.api.types import EpisodeKey, PrepItem, Verdict
 from harness.store import ResultStore
-from harness.types import EpisodeKey, PrepItem, Verdict
 
 BENCH, TASK, PROTO = "robotwin", "stack_blocks_two", "proto"
 RULE = SeedRule(start=100000, chunk=2, max_tries=10)

