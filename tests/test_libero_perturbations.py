@@ -122,10 +122,12 @@ def test_a_perturbed_task_never_runs_as_its_base_task():
     assert job.task_for(EpisodeKey("libero", "libero_goal", name, "default", 0)).suite == "libero_goal"
     assert tasks[name].suite == "libero_goal"  # bare names: the original suite
     # The Ray engine's error row for a dead worker names the perturbed task's own instruction.
-    from harness.ray_engine.executor import RayExecutor, _Attempt, _Slot
+    from harness.ray_engine.executor import _Slot
+    from harness.ray_engine.work import Attempt, EpisodeWork
 
     key = EpisodeKey("libero", "libero_goal_lan", name, "default", 0)
-    row = RayExecutor._error_row(job, _Attempt(key, 2, None), _Slot(0, 0, None, "w0"), "worker died")
+    work = EpisodeWork(job=job, queue=None, on_result=lambda result: None)
+    row = work._error_row(_Slot(0, 0, None, "w0"), Attempt(key, 2, None), "worker died")
     assert row.instruction == SUITES["libero_goal_lan"].tasks[0].instruction != SUITES["libero_goal"].tasks[0].instruction
 
 
