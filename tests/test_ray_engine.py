@@ -240,7 +240,8 @@ def test_driver_sigkilled_mid_run_then_rerun_stores_everything_once(tmp_path):
         run = s.runs()[0]
         invocations = s.invocations(run.run_id)
         rows = s.episode_rows(run.run_id)
-    assert [i["outcome"] for i in invocations] == [None, "complete"]  # the first never closed: killed
+    # The killed driver never closed its invocation; the rerun, taking over its stale lock, closes it.
+    assert [i["outcome"] for i in invocations] == ["abandoned: its driver is gone", "complete"]
     assert run.finished_at is not None
     rerun_rows = [r for r in rows if r["finished_at"] >= invocations[1]["started_at"]]
     assert len(rerun_rows) == 6 - at_kill  # the rerun ran only what was missing
