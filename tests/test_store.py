@@ -139,7 +139,8 @@ def test_a_store_of_another_schema_version_is_refused_untouched(store_path):
     db.close()
 
 
-def test_a_second_driver_on_the_same_run_is_refused_until_the_first_is_gone(store_path):
+def _driver_holding_run_r1(store_path):
+    """A child process that opens run r-1 (taking its lock) and holds it until killed."""
     import subprocess
     import sys
     import textwrap
@@ -154,8 +155,16 @@ def test_a_second_driver_on_the_same_run_is_refused_until_the_first_is_gone(stor
         print("holding", flush=True)
         time.sleep(120)
     """)], stdout=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "holding":
+        holder.kill()
+        holder.wait()
+        raise AssertionError("the child driver did not open run r-1")
+    return holder
+
+
+def test_a_second_driver_on_the_same_run_is_refused_until_the_first_is_gone(store_path):
+    holder = _driver_holding_run_r1(store_path)
     try:
-        assert holder.stdout.readline().strip() == "holding"
         with ResultStore(store_path) as store:
             with pytest.raises(UsageError, match=rf"run r-1 is already being run on this machine by process {holder.pid}"):
                 store.open_run(manifest())
@@ -255,22 +264,8 @@ def test_a_lock_without_a_verifiable_holder_honours_its_heartbeat(store_path):
 
 
 def test_force_unlock_takes_a_live_drivers_run_and_says_so_in_its_invocation(store_path):
-    import subprocess
-    import sys
-    import textwrap
-
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
-        from harness.store import ResultStore
-        from tests.test_store import manifest
-        store = ResultStore({str(store_path)!r})
-        store.open_run(manifest())
-        print("holding", flush=True)
-        time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+    holder = _driver_holding_run_r1(store_path)
     try:
-        assert holder.stdout.readline().strip() == "holding"
         with ResultStore(store_path) as store:
             with pytest.raises(UsageError, match="already being run on this machine"):
                 store.open_run(manifest())
