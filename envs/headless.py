@@ -18,12 +18,7 @@ PROBED_MARK = "WAM_EVAL_MUJOCO_GL"  # set once a backend has been probed in this
 # The Debian packages that provide each backend's library.
 DEBIAN_PACKAGES = {"egl": "libegl1 libgl1-mesa-dri", "osmesa": "libosmesa6"}
 
-_PROBE = (
-    "import mujoco\n"
-    "ctx = mujoco.GLContext(16, 16)\n"
-    "ctx.make_current()\n"
-    "ctx.free()\n"
-)
+_PROBE = "import mujoco\nctx = mujoco.GLContext(16, 16)\nctx.make_current()\nctx.free()\n"
 
 
 def _probe(backend: str) -> str | None:

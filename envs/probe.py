@@ -25,11 +25,13 @@ class ProbeResult:
 
 
 @functools.lru_cache(maxsize=32)
-def _run(code: str, env_items: tuple[tuple[str, str], ...], timeout: float, keywords: tuple[str, ...],
-         what: str) -> ProbeResult:
+def _run(
+    code: str, env_items: tuple[tuple[str, str], ...], timeout: float, keywords: tuple[str, ...], what: str
+) -> ProbeResult:
     try:
-        proc = subprocess.run([sys.executable, "-c", code], env=dict(env_items), capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=dict(env_items), capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return ProbeResult(False, f"timed out {what}", "")
     if proc.returncode == 0:
@@ -39,8 +41,14 @@ def _run(code: str, env_items: tuple[tuple[str, str], ...], timeout: float, keyw
     return ProbeResult(False, (telling or lines or [f"exit code {proc.returncode}"])[-1][:300], proc.stdout)
 
 
-def probe(code: str, environ: Mapping[str, str] | None = None, *, timeout: float = 60.0,
-          keywords: Sequence[str] = (), what: str = "probing") -> ProbeResult:
+def probe(
+    code: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    timeout: float = 60.0,
+    keywords: Sequence[str] = (),
+    what: str = "probing",
+) -> ProbeResult:
     """Run `code` in a child Python with `environ` (default: this process's environment). The reason
     of a failure is the last line of its output mentioning one of `keywords` (else its last line)."""
     environ = os.environ if environ is None else environ

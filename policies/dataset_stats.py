@@ -42,7 +42,9 @@ class DatasetStats:
         def field(name: str) -> FieldStats:
             try:
                 block = data[name][key]
-                return FieldStats(*(tuple(float(v) for v in block[f"global_{s}"]) for s in ("min", "max", "mean", "std")))
+                return FieldStats(
+                    *(tuple(float(v) for v in block[f"global_{s}"]) for s in ("min", "max", "mean", "std"))
+                )
             except KeyError as exc:
                 raise UsageError(f"statistics file {source} lacks {name}.{key}.{exc.args[0]}") from None
             except (TypeError, ValueError) as exc:

@@ -50,8 +50,10 @@ def _goal(privileged: dict[str, Any]) -> tuple[str, str]:
             container = predicate[2].removesuffix("_contain_region")
             if predicate[1] in privileged["objects"] and container in privileged["objects"]:
                 return predicate[1], container
-    raise UsageError(f"libero-oracle solves pick-and-place into a container (libero_object); this task's goal is "
-                     f"{privileged['goal']}")
+    raise UsageError(
+        f"libero-oracle solves pick-and-place into a container (libero_object); this task's goal is "
+        f"{privileged['goal']}"
+    )
 
 
 def _rotation_error(current: np.ndarray, target: np.ndarray) -> np.ndarray:

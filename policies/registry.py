@@ -38,22 +38,56 @@ _FASTWAM_PRESETS = {"libero": "fastwam-libero", "robotwin": "fastwam-robotwin"}
 _FASTWAM_PRECHECK = "policies.fastwam.request:precheck"
 
 BUILTIN: tuple[PolicyEntry, ...] = (
-    PolicyEntry("noop", "policies.baselines:NoopPolicy", "the benchmark's no-op action, every step",
-                precheck="policies.baselines:precheck"),
-    PolicyEntry("random", "policies.baselines:RandomPolicy", "uniform random actions, seeded per episode",
-                precheck="policies.baselines:precheck"),
-    PolicyEntry("libero-oracle", "policies.libero_oracle:make_libero_oracle",
-                "ORACLE: scripted pick-and-place from privileged simulator state (libero_object)"),
-    PolicyEntry("fastwam", "policies.fastwam.policy:make_fastwam",
-                "Fast-WAM: current frame encoded once, 10 action-only denoising steps", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
-    PolicyEntry("fastwam-novideo", "policies.fastwam.policy:make_fastwam_novideo",
-                "Fast-WAM trained without video co-training (same inference path)", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
-    PolicyEntry("fastwam-joint", "policies.fastwam.policy:make_fastwam_joint",
-                "Fast-WAM-Joint: future video and actions denoised together", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
-    PolicyEntry("fastwam-idm", "policies.fastwam.policy:make_fastwam_idm",
-                "Fast-WAM-IDM: future video first, then actions conditioned on it", _FASTWAM_PRESETS, _FASTWAM_PRECHECK),
-    PolicyEntry("robotwin-expert", "policies.robotwin_expert:make_robotwin_expert",
-                "ORACLE (RoboTwin): replays the scripted expert's plan for each episode's seed"),
+    PolicyEntry(
+        "noop",
+        "policies.baselines:NoopPolicy",
+        "the benchmark's no-op action, every step",
+        precheck="policies.baselines:precheck",
+    ),
+    PolicyEntry(
+        "random",
+        "policies.baselines:RandomPolicy",
+        "uniform random actions, seeded per episode",
+        precheck="policies.baselines:precheck",
+    ),
+    PolicyEntry(
+        "libero-oracle",
+        "policies.libero_oracle:make_libero_oracle",
+        "ORACLE: scripted pick-and-place from privileged simulator state (libero_object)",
+    ),
+    PolicyEntry(
+        "fastwam",
+        "policies.fastwam.policy:make_fastwam",
+        "Fast-WAM: current frame encoded once, 10 action-only denoising steps",
+        _FASTWAM_PRESETS,
+        _FASTWAM_PRECHECK,
+    ),
+    PolicyEntry(
+        "fastwam-novideo",
+        "policies.fastwam.policy:make_fastwam_novideo",
+        "Fast-WAM trained without video co-training (same inference path)",
+        _FASTWAM_PRESETS,
+        _FASTWAM_PRECHECK,
+    ),
+    PolicyEntry(
+        "fastwam-joint",
+        "policies.fastwam.policy:make_fastwam_joint",
+        "Fast-WAM-Joint: future video and actions denoised together",
+        _FASTWAM_PRESETS,
+        _FASTWAM_PRECHECK,
+    ),
+    PolicyEntry(
+        "fastwam-idm",
+        "policies.fastwam.policy:make_fastwam_idm",
+        "Fast-WAM-IDM: future video first, then actions conditioned on it",
+        _FASTWAM_PRESETS,
+        _FASTWAM_PRECHECK,
+    ),
+    PolicyEntry(
+        "robotwin-expert",
+        "policies.robotwin_expert:make_robotwin_expert",
+        "ORACLE (RoboTwin): replays the scripted expert's plan for each episode's seed",
+    ),
 )
 
 
@@ -87,7 +121,9 @@ def resolve_policy_factory(ref: str) -> Callable[[PolicyContext], Policy]:
         return _load_target(entries[ref].target)
     if ":" in ref:
         return _load_target(ref)
-    raise UsageError(f"unknown policy {ref!r}; known: {', '.join(sorted(entries))}, remote://HOST:PORT or module:factory")
+    raise UsageError(
+        f"unknown policy {ref!r}; known: {', '.join(sorted(entries))}, remote://HOST:PORT or module:factory"
+    )
 
 
 def precheck_policy(ref: str, ctx: PolicyContext) -> None:

@@ -76,8 +76,10 @@ class RoboTwinExpertPolicy:
         from envs.robotwin.env import TaskFactory  # SAPIEN and RoboTwin load only when an episode runs
 
         if SEED_EXTRA not in obs.extras:
-            raise UsageError(f"policy {NAME} needs the episode's simulator seed (Observation.extras[{SEED_EXTRA!r}]), "
-                             "which only the RoboTwin env provides")
+            raise UsageError(
+                f"policy {NAME} needs the episode's simulator seed (Observation.extras[{SEED_EXTRA!r}]), "
+                "which only the RoboTwin env provides"
+            )
         key = EpisodeKey.from_id(obs.episode_id)
         if self._factory is None:
             self._factory = TaskFactory(self._preset)

@@ -51,17 +51,25 @@ def _clip_actions(chunk: ActionChunk, *, low: float | Sequence[float], high: flo
     return dataclasses.replace(chunk, actions=np.clip(chunk.actions, np.asarray(low), np.asarray(high)))
 
 
-def _compose_cameras(obs: Observation, *, key: str, height: int, width: int, tiles: Sequence[Mapping[str, Any]]) -> Observation:
+def _compose_cameras(
+    obs: Observation, *, key: str, height: int, width: int, tiles: Sequence[Mapping[str, Any]]
+) -> Observation:
     """Several cameras on one canvas (Fast-WAM feeds its VAE one image): each tile names a camera
     and the box it is resized into. The composed image replaces the separate ones."""
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     for tile in tiles:
-        camera, top, left, h, w = tile["camera"], int(tile["top"]), int(tile["left"]), int(tile["height"]), int(tile["width"])
+        camera, top, left, h, w = (
+            tile["camera"],
+            int(tile["top"]),
+            int(tile["left"]),
+            int(tile["height"]),
+            int(tile["width"]),
+        )
         if top < 0 or left < 0 or top + h > height or left + w > width:
             raise ValueError(f"tile for {camera} ({top},{left},{h}x{w}) falls outside the {height}x{width} image")
         if camera not in obs.images:
             raise KeyError(f"camera {camera!r} was not rendered (have: {', '.join(obs.images) or 'none'})")
-        canvas[top:top + h, left:left + w] = resize_image(obs.images[camera], h, w)
+        canvas[top : top + h, left : left + w] = resize_image(obs.images[camera], h, w)
     return dataclasses.replace(obs, images={key: canvas})
 
 
@@ -75,7 +83,9 @@ _MIN_RANGE = 1e-4
 _STD_EPS = 1e-8
 
 
-def normalize(x: np.ndarray, *, mode: str, low=None, high=None, mean=None, std=None, clip: float | None = 5.0) -> np.ndarray:
+def normalize(
+    x: np.ndarray, *, mode: str, low=None, high=None, mean=None, std=None, clip: float | None = 5.0
+) -> np.ndarray:
     """min/max to [-1, 1] or z-score, then clipped to +-clip, as Fast-WAM's normaliser does."""
     x = np.asarray(x, dtype=np.float64)
     if mode == "minmax":
@@ -140,7 +150,9 @@ TRANSFORMS: Mapping[str, Callable[..., Any]] = {
 }
 
 
-def apply_transforms(value: Any, specs: Sequence[TransformSpec], registry: Mapping[str, Callable[..., Any]] = TRANSFORMS) -> Any:
+def apply_transforms(
+    value: Any, specs: Sequence[TransformSpec], registry: Mapping[str, Callable[..., Any]] = TRANSFORMS
+) -> Any:
     for spec in specs:
         try:
             fn = registry[spec.name]

@@ -108,7 +108,9 @@ def assemble(work: Path, out: Path, suites: tuple[str, ...], *, partial: bool = 
                 continue
             with np.load(_part_path(work, suite.name, task.name)) as part:
                 if tuple(part["warmups"]) != recorded_warmups(presets):
-                    raise SystemExit(f"{task.name}: part recorded warm-ups {tuple(part['warmups'])}; delete it and rerun")
+                    raise SystemExit(
+                        f"{task.name}: part recorded warm-ups {tuple(part['warmups'])}; delete it and rerun"
+                    )
                 # float32: the tolerance (1e-3) is far above float32's resolution at these magnitudes.
                 # qvel stays in the parts: it would double the file (~1 MB) and the check reads qpos.
                 arrays[golden_key(suite.name, task.name, "qpos")] = part["qpos"].astype(np.float32)
@@ -142,13 +144,19 @@ def assemble(work: Path, out: Path, suites: tuple[str, ...], *, partial: bool = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", default=",".join(TABLE2_SUITES), help="comma-separated LIBERO suites")
-    parser.add_argument("--work", default=str(Path.home() / ".cache" / "wam-eval" / "golden-parts"),
-                        help="folder for per-task parts (resume reads it)")
+    parser.add_argument(
+        "--work",
+        default=str(Path.home() / ".cache" / "wam-eval" / "golden-parts"),
+        help="folder for per-task parts (resume reads it)",
+    )
     parser.add_argument("--out", default=str(GOLDEN_PATH), help="the assembled golden file")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--assemble-only", action="store_true", help="only assemble existing parts")
-    parser.add_argument("--partial", action="store_true",
-                        help="with --assemble-only: leave out tasks not recorded yet (their episodes get 'no reference')")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="with --assemble-only: leave out tasks not recorded yet (their episodes get 'no reference')",
+    )
     args = parser.parse_args()
     from envs.libero import LiberoBenchmark
 
@@ -157,8 +165,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     # In the order --suites names them: the first suites' parts are ready first.
     by_name = {s.name: s for s in LiberoBenchmark().suites()}
-    todo = [(name, t.index) for name in suites for t in by_name[name].tasks
-            if not _part_path(work, name, t.name).exists()]
+    todo = [
+        (name, t.index) for name in suites for t in by_name[name].tasks if not _part_path(work, name, t.name).exists()
+    ]
     if todo and not args.assemble_only:
         print(f"{len(todo)} tasks to record with {args.processes} processes; parts in {work}", flush=True)
         with ProcessPoolExecutor(max_workers=args.processes) as pool:

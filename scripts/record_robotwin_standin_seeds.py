@@ -36,15 +36,22 @@ def record(store: ResultStore, count: int) -> dict:
         while items := bench.preparation(keys, preset, store):
             item = items[0]
             print(f"checking {item.label}", flush=True)
-            store.put_verdicts(bench.name, item.task, item.setting, item.protocol, bench.prepare(item, preset),
-                               source="record_robotwin_standin_seeds.py")
+            store.put_verdicts(
+                bench.name,
+                item.task,
+                item.setting,
+                item.protocol,
+                bench.prepare(item, preset),
+                source="record_robotwin_standin_seeds.py",
+            )
         params = bench.episode_params(keys, preset, store)
         if params.problems:
             raise SystemExit(next(iter(params.problems.values())))
         accepted = [int(params.params[k.id]["seed"]) for k in keys]
         verdicts = store.verdicts("robotwin", task, "clean", protocol)
-        rejected = {str(s): v.payload.get("reason", "") for s, v in verdicts.items()
-                    if s < accepted[-1] and not v.accepted}
+        rejected = {
+            str(s): v.payload.get("reason", "") for s, v in verdicts.items() if s < accepted[-1] and not v.accepted
+        }
         # The expert's episode info (which block, which arm) follows the scene and the plan: recorded too.
         infos = {str(s): dict(verdicts[s].payload.get("info", {})) for s in accepted}
         tasks[task] = {"accepted": accepted, "rejected": rejected, "infos": infos}
@@ -52,10 +59,15 @@ def record(store: ResultStore, count: int) -> dict:
     versions = bench.versions(preset)
     return {
         "about": "the first expert-accepted seeds of each robotwin2-primitives task (clean), the expert's episode "
-                 "info on them, and the candidates rejected before them; written by scripts/record_robotwin_standin_seeds.py, checked by "
-                 "tests/robotwin/test_sapien.py",
-        "preset": PRESET, "setting": "clean", "start_seed": 100000, "count": count,
-        "expert_protocol": protocol, "stack": {k: versions.get(k, "") for k in STACK_KEYS}, "tasks": tasks,
+        "info on them, and the candidates rejected before them; written by scripts/record_robotwin_standin_seeds.py, checked by "
+        "tests/robotwin/test_sapien.py",
+        "preset": PRESET,
+        "setting": "clean",
+        "start_seed": 100000,
+        "count": count,
+        "expert_protocol": protocol,
+        "stack": {k: versions.get(k, "") for k in STACK_KEYS},
+        "tasks": tasks,
     }
 
 

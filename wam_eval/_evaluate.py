@@ -82,12 +82,28 @@ def evaluate(
     else:
         ref, factory = _object_policy(policy, checkpoint, workers)
     spec = EvalSpec(
-        benchmark=benchmark, policy=ref, preset=preset, suites=tuple(suites), tasks=tasks, settings=tuple(settings),
-        episodes=episodes, seed=seed, checkpoint=checkpoint, device=device, policy_options=dict(options or {}),
+        benchmark=benchmark,
+        policy=ref,
+        preset=preset,
+        suites=tuple(suites),
+        tasks=tasks,
+        settings=tuple(settings),
+        episodes=episodes,
+        seed=seed,
+        checkpoint=checkpoint,
+        device=device,
+        policy_options=dict(options or {}),
     )
-    run_options = RunOptions(store=Path(store), rerun_errors=rerun_errors, verbose=verbose, quiet=quiet,
-                             record=record, video_dir=Path(video_dir) if video_dir is not None else None,
-                             force_unlock=force_unlock, label=label)
+    run_options = RunOptions(
+        store=Path(store),
+        rerun_errors=rerun_errors,
+        verbose=verbose,
+        quiet=quiet,
+        record=record,
+        video_dir=Path(video_dir) if video_dir is not None else None,
+        force_unlock=force_unlock,
+        label=label,
+    )
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:
@@ -105,8 +121,9 @@ def _object_policy(policy: Policy, checkpoint: str | None, workers: int | None):
     if not isinstance(policy, Policy):
         raise UsageError(f"policy must be a name or implement info(), reset() and infer(); got {type(policy).__name__}")
     if workers != 0:
-        raise UsageError("a policy object runs in this process (workers=0); give its name or module:factory to use "
-                         "Ray workers")
+        raise UsageError(
+            "a policy object runs in this process (workers=0); give its name or module:factory to use Ray workers"
+        )
     info = policy.info()
     if info.checkpoint_digest == "none" and not checkpoint:
         raise UsageError(

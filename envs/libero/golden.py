@@ -44,8 +44,10 @@ def recorded_warmups(presets: Mapping[str, Any]) -> tuple[int, ...]:
     libero = [p for p in presets.values() if p.benchmark == "libero"]
     actions = {p.warmup_action for p in libero if p.warmup_steps}
     if len(actions) > 1:
-        raise ValueError(f"built-in LIBERO presets warm up with different actions {sorted(actions)}; "
-                         "record_golden_states.py assumes one")
+        raise ValueError(
+            f"built-in LIBERO presets warm up with different actions {sorted(actions)}; "
+            "record_golden_states.py assumes one"
+        )
     return tuple(sorted({0} | {p.warmup_steps for p in libero}))
 
 
@@ -115,8 +117,9 @@ class InitStateCheck:
     verdict: DriftVerdict
 
 
-def check_init_states(task: Any, preset: Any, init_states: Sequence[int], warmups: Sequence[int],
-                      golden: GoldenStates) -> InitStateCheck:
+def check_init_states(
+    task: Any, preset: Any, init_states: Sequence[int], warmups: Sequence[int], golden: GoldenStates
+) -> InitStateCheck:
     """Roll each init state of `task` through the harness's own env (no cameras) with the preset's
     seed and warm-up action, and compare its qpos with the golden states after each of `warmups`
     no-op steps. What `wam-eval doctor` runs."""
@@ -149,5 +152,6 @@ def check_init_states(task: Any, preset: Any, init_states: Sequence[int], warmup
         verdict = DriftVerdict.NO_REFERENCE
     else:
         verdict = DriftVerdict.OK
-    return InitStateCheck(task.suite, task.name, task.index, checked if worst is not None else 0, worst, worst_at,
-                          verdict)
+    return InitStateCheck(
+        task.suite, task.name, task.index, checked if worst is not None else 0, worst, worst_at, verdict
+    )

@@ -71,11 +71,11 @@ def classify(name: str) -> SuiteKind:
     for base in sorted(BASE_SUITES, key=len, reverse=True):
         if not name.startswith(base + "_"):
             continue
-        rest = name[len(base) + 1:]
+        rest = name[len(base) + 1 :]
         if rest in KIND_BY_KEY and rest not in ("with", "other"):
             return SuiteKind(base, rest)
         if rest.startswith("with_") and not rest.startswith("with_trigger"):
-            return SuiteKind(base, "with", rest[len("with_"):])
+            return SuiteKind(base, "with", rest[len("with_") :])
         return SuiteKind(base, "other", rest)
     return SuiteKind(None, "other", name)
 
@@ -255,14 +255,17 @@ def check_suites(*, use_cache: bool = True) -> SuiteChecks:
     if use_cache and path.is_file():
         try:
             data = json.loads(path.read_text())
-            return SuiteChecks({n: SuiteCheck(n, tuple(TaskCheck(**t) for t in s["tasks"])) for n, s in data.items()},
-                               from_cache=True)
+            return SuiteChecks(
+                {n: SuiteCheck(n, tuple(TaskCheck(**t) for t in s["tasks"])) for n, s in data.items()}, from_cache=True
+            )
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache file is rebuilt below
     bddl_root, init_root = Path(get_libero_path("bddl_files")), Path(get_libero_path("init_states"))
     models = _ModelCheck()
-    out = {name: SuiteCheck(name, tuple(_check_task(t, bddl_root, init_root, models) for t in suite.tasks))
-           for name, suite in suites.items()}
+    out = {
+        name: SuiteCheck(name, tuple(_check_task(t, bddl_root, init_root, models) for t in suite.tasks))
+        for name, suite in suites.items()
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -80,8 +80,11 @@ class Preset:
 
     def simulator_differences(self, versions: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """(package, the protocol's version, this run's version) wherever they differ."""
-        return [(pkg, want, str(versions.get(pkg, "not installed")))
-                for pkg, want in self.simulator.items() if want != UNPINNED and str(versions.get(pkg)) != want]
+        return [
+            (pkg, want, str(versions.get(pkg, "not installed")))
+            for pkg, want in self.simulator.items()
+            if want != UNPINNED and str(versions.get(pkg)) != want
+        ]
 
     def protocol_kind(self, versions: Mapping[str, str]) -> str:
         """What a run under this preset on the stack `versions` is, in a few words: 'official protocol',
@@ -179,8 +182,9 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def _resolve_extends(data: Mapping[str, Any], raw: Mapping[str, Mapping[str, Any]], origin: str,
-                     seen: tuple[str, ...] = ()) -> dict[str, Any]:
+def _resolve_extends(
+    data: Mapping[str, Any], raw: Mapping[str, Mapping[str, Any]], origin: str, seen: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A preset may say `extends = "other"`: it is the other preset with this file's fields on top.
     The result is flattened, so the stored content and hash never depend on another file.
 
@@ -192,15 +196,19 @@ def _resolve_extends(data: Mapping[str, Any], raw: Mapping[str, Mapping[str, Any
     if parent is None:
         return body
     if not isinstance(parent, str) or not parent:
-        raise UsageError(f"preset {origin}: extends = {parent!r}: must be the name of a built-in preset; known: "
-                         f"{', '.join(sorted(raw))}")
+        raise UsageError(
+            f"preset {origin}: extends = {parent!r}: must be the name of a built-in preset; known: "
+            f"{', '.join(sorted(raw))}"
+        )
     if parent in seen:
         raise UsageError(f"preset {origin}: 'extends' loops through {' -> '.join((*seen, parent))}")
     if parent not in raw:
         raise UsageError(f"preset {origin} extends unknown preset {parent!r}; known: {', '.join(sorted(raw))}")
     if not body.get("name") or body.get("name") == parent:
-        raise UsageError(f"preset {origin} extends {parent!r} and must give itself a name of its own "
-                         f"(name = \"my-{parent}\"): a changed protocol cannot pass under its parent's name")
+        raise UsageError(
+            f"preset {origin} extends {parent!r} and must give itself a name of its own "
+            f'(name = "my-{parent}"): a changed protocol cannot pass under its parent\'s name'
+        )
     base = _resolve_extends(raw[parent], raw, parent, (*seen, parent))
     base.pop("official", None)
     return _merge(base, body)
@@ -234,8 +242,9 @@ def load_preset_file(path: str | Path) -> Preset:
     except IsADirectoryError:
         raise UsageError(f"preset file {path} is a directory; give a .toml file or a built-in preset's name") from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"preset file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are "
-                         "UTF-8") from None
+        raise UsageError(
+            f"preset file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); TOML files are UTF-8"
+        ) from None
     except OSError as exc:
         raise UsageError(f"preset file {path} cannot be read ({exc.strerror or exc})") from None
     data = _read_toml(text, str(path))
@@ -245,7 +254,7 @@ def load_preset_file(path: str | Path) -> Preset:
         if builtin.hash != preset.hash:
             raise UsageError(
                 f"preset file {path} is named {preset.name!r} like the built-in preset but differs from it "
-                f"(#{preset.hash} vs #{builtin.hash}); give it a name of its own (with `extends = \"{preset.name}\"`, "
+                f'(#{preset.hash} vs #{builtin.hash}); give it a name of its own (with `extends = "{preset.name}"`, '
                 "only the fields that change need stating)"
             )
     return preset

@@ -40,7 +40,8 @@ class RenderModel(Strict):
     width: Pixels = Field(description=f"an integer from 1 to {MAX_PIXELS} (pixels)")
     rotate_180: bool = Field(False, description="true or false")
     options: dict[Name, bool | int | FiniteFloat | str] = Field(
-        default_factory=dict, description="a table of renderer options the benchmark names")
+        default_factory=dict, description="a table of renderer options the benchmark names"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> RenderModel:
@@ -72,8 +73,10 @@ class ComposedLayout(Strict):
     def _inside(self) -> ComposedLayout:
         for t in self.tiles:
             if t.top + t.height > self.height or t.left + t.width > self.width:
-                raise ValueError(f"image_layout tile {t.camera} falls outside {self.height}x{self.width}; "
-                                 "each tile must lie inside the composed image")
+                raise ValueError(
+                    f"image_layout tile {t.camera} falls outside {self.height}x{self.width}; "
+                    "each tile must lie inside the composed image"
+                )
         return self
 
 
@@ -90,16 +93,19 @@ class PresetModel(Strict):
     source: str = Field("", description="text")
     official: bool = Field(False, description="true or false")
     max_steps: dict[Name, PositiveInt] = Field(
-        default_factory=dict, description="a table of suite or task name = an integer >= 1 (policy steps)")
-    max_steps_default: PositiveInt | None = Field(
-        None, description="an integer >= 1 (policy steps), or left out")
+        default_factory=dict, description="a table of suite or task name = an integer >= 1 (policy steps)"
+    )
+    max_steps_default: PositiveInt | None = Field(None, description="an integer >= 1 (policy steps), or left out")
     warmup_steps: int = Field(0, ge=0, le=100_000, description="an integer from 0 to 100000")
     warmup_action: list[FiniteFloat] | None = Field(
-        None, min_length=1, description="a list of finite numbers, one per action dimension, or left out")
+        None, min_length=1, description="a list of finite numbers, one per action dimension, or left out"
+    )
     replan_steps: PositiveInt | None = Field(
-        None, description="an integer >= 1 (actions executed per chunk), or left out (the whole chunk)")
+        None, description="an integer >= 1 (actions executed per chunk), or left out (the whole chunk)"
+    )
     action_horizon: PositiveInt | None = Field(
-        None, description="an integer >= 1 (chunk length), or left out (the policy's own)")
+        None, description="an integer >= 1 (chunk length), or left out (the policy's own)"
+    )
     render: RenderModel = Field(description="a table with cameras, height, width (rotate_180, options)")
     episodes_per_task: int = Field(ge=1, le=1_000_000, description="an integer from 1 to 1000000")
     env_seed: int = Field(0, ge=0, le=MAX_SEED, description=f"an integer from 0 to {MAX_SEED}")
@@ -107,8 +113,9 @@ class PresetModel(Strict):
     success: Literal["any_step"] = Field("any_step", description=" or ".join(SUCCESS_RULES))
     suites: list[Name] = Field(default_factory=list, description="a list of suite names")
     image_layout: Layout = Field(
-        default_factory=lambda: PerCameraLayout(kind="per_camera"), description="a table with kind = per_camera "
-        "or composed (key, height, width, tiles)")
+        default_factory=lambda: PerCameraLayout(kind="per_camera"),
+        description="a table with kind = per_camera or composed (key, height, width, tiles)",
+    )
     params: dict[Name, Any] = Field(default_factory=dict, description="a table the benchmark names")
     simulator: dict[Name, str] = Field(default_factory=dict, description="a table of package = version string")
     other_stack_label: str = Field("", description="text: what a run on another stack than [simulator] is")
@@ -121,13 +128,17 @@ class PresetModel(Strict):
                 raise ValueError(f"{field_name} lists a name twice ({values}); name each once")
         replan, horizon = self.replan_steps, self.action_horizon
         if replan is not None and horizon is not None and replan > horizon:
-            raise ValueError(f"replan_steps = {self.replan_steps} exceeds action_horizon = {self.action_horizon}; "
-                             "a chunk cannot execute more actions than it holds")
+            raise ValueError(
+                f"replan_steps = {self.replan_steps} exceeds action_horizon = {self.action_horizon}; "
+                "a chunk cannot execute more actions than it holds"
+            )
         if isinstance(self.image_layout, ComposedLayout):
             missing = [t.camera for t in self.image_layout.tiles if t.camera not in self.render.cameras]
             if missing:
-                raise ValueError(f"image_layout tiles name {', '.join(missing)}, which render.cameras does not "
-                                 f"render; allowed: {', '.join(self.render.cameras) or 'none'}")
+                raise ValueError(
+                    f"image_layout tiles name {', '.join(missing)}, which render.cameras does not "
+                    f"render; allowed: {', '.join(self.render.cameras) or 'none'}"
+                )
         return self
 
 
@@ -159,18 +170,24 @@ def check_rules(model: PresetModel, origin: str, rules: PresetRules) -> None:
 
     for camera in model.render.cameras:
         if camera not in rules.cameras:
-            raise refuse(f"render.cameras: {camera!r} is not a {model.benchmark} camera; allowed: "
-                         f"{', '.join(rules.cameras)}")
+            raise refuse(
+                f"render.cameras: {camera!r} is not a {model.benchmark} camera; allowed: {', '.join(rules.cameras)}"
+            )
     for setting in model.settings:
         if setting not in rules.settings:
-            raise refuse(f"settings: {setting!r} is not a {model.benchmark} setting; allowed: "
-                         f"{', '.join(rules.settings)}")
-    for table, schema, where in ((model.params, rules.params, "params"),
-                                 (model.render.options, rules.render_options, "render.options")):
+            raise refuse(
+                f"settings: {setting!r} is not a {model.benchmark} setting; allowed: {', '.join(rules.settings)}"
+            )
+    for table, schema, where in (
+        (model.params, rules.params, "params"),
+        (model.render.options, rules.render_options, "render.options"),
+    ):
         if schema is None:
             if table:
-                raise refuse(f"{where}: {model.benchmark} reads no [{where}] table; remove "
-                             f"{', '.join(repr(k) for k in sorted(table))}")
+                raise refuse(
+                    f"{where}: {model.benchmark} reads no [{where}] table; remove "
+                    f"{', '.join(repr(k) for k in sorted(table))}"
+                )
             continue
         try:
             schema.model_validate(dict(table))
@@ -179,9 +196,11 @@ def check_rules(model: PresetModel, origin: str, rules: PresetRules) -> None:
     if model.warmup_action is not None:
         dim = rules.action_dim(model.params)
         if len(model.warmup_action) != dim:
-            raise refuse(f"warmup_action has {len(model.warmup_action)} value(s); {model.benchmark} under this "
-                         f"preset takes {dim}-D actions (give {dim} numbers, or leave it out for the benchmark's "
-                         "no-op)")
+            raise refuse(
+                f"warmup_action has {len(model.warmup_action)} value(s); {model.benchmark} under this "
+                f"preset takes {dim}-D actions (give {dim} numbers, or leave it out for the benchmark's "
+                "no-op)"
+            )
 
 
 # -- one line per error ----------------------------------------------------------------------------
@@ -267,4 +286,3 @@ def _inner_model(annotation: Any) -> Any:
         if models:
             return max(models, key=lambda m: len(m.model_fields))
     return None
-

@@ -41,7 +41,7 @@ def is_hub_ref(value: str | None) -> bool:
 
 
 def parse_ref(value: str) -> HubRef:
-    parts = value[len(SCHEME):].split("/") if value.startswith(SCHEME) else []
+    parts = value[len(SCHEME) :].split("/") if value.startswith(SCHEME) else []
     if len(parts) < 3 or not all(parts):
         raise UsageError(f"{value!r} is not hf://ORG/REPO/FILE (e.g. hf://yuanty/fastwam/libero_uncond_2cam224.pt)")
     return HubRef("/".join(parts[:2]), "/".join(parts[2:]))

@@ -156,8 +156,9 @@ class EpisodeResult:
     def failed(cls, key: EpisodeKey, source: ErrorSource, error: str, **fields: Any) -> "EpisodeResult":
         """The one way to build an error row: what went wrong and whom it blames (`fields`: any
         other field, e.g. the steps and timings an episode had reached)."""
-        result = cls(key=key, success=False, steps=fields.pop("steps", 0), end_reason=EndReason.ERROR,
-                     error=error, **fields)
+        result = cls(
+            key=key, success=False, steps=fields.pop("steps", 0), end_reason=EndReason.ERROR, error=error, **fields
+        )
         result.blame(source)
         return result
 
@@ -239,10 +240,17 @@ class ImageLayout:
             raise ValueError(f"image_layout.kind must be per_camera or composed, not {kind!r}")
         if kind == "per_camera":
             return cls()
-        tiles = tuple(Tile(str(t["camera"]), int(t["top"]), int(t["left"]), int(t["height"]), int(t["width"]))
-                      for t in data["tiles"] or ())
-        return cls(kind=kind, key=str(data.get("key", "image")), height=int(data["height"]), width=int(data["width"]),
-                   tiles=tiles)
+        tiles = tuple(
+            Tile(str(t["camera"]), int(t["top"]), int(t["left"]), int(t["height"]), int(t["width"]))
+            for t in data["tiles"] or ()
+        )
+        return cls(
+            kind=kind,
+            key=str(data.get("key", "image")),
+            height=int(data["height"]),
+            width=int(data["width"]),
+            tiles=tiles,
+        )
 
     def outside(self) -> list[Tile]:
         """Tiles that do not fit in the image."""
@@ -251,8 +259,13 @@ class ImageLayout:
     def as_json(self) -> dict[str, Any]:
         if not self.composed:
             return {"kind": self.kind}
-        return {"kind": self.kind, "key": self.key, "height": self.height, "width": self.width,
-                "tiles": [t.as_params() for t in self.tiles]}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "height": self.height,
+            "width": self.width,
+            "tiles": [t.as_params() for t in self.tiles],
+        }
 
     def describe(self) -> str:
         """One line for humans: 'composed 224x448 'image': agentview@(0,0) 224x224, ...'."""

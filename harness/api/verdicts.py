@@ -26,8 +26,14 @@ class StoredVerdict:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "StoredVerdict":
-        return cls(row["candidate"], bool(row["accepted"]), json.loads(row["payload_json"]), row["source"],
-                   bool(row["imported"]), row["created_at"])
+        return cls(
+            row["candidate"],
+            bool(row["accepted"]),
+            json.loads(row["payload_json"]),
+            row["source"],
+            bool(row["imported"]),
+            row["created_at"],
+        )
 
     @property
     def error(self) -> str:
@@ -57,5 +63,14 @@ class VerdictBatch:
 class VerdictSink(Protocol):
     """Where handed-back verdicts go: the store (ResultStore.put_verdicts)."""
 
-    def put_verdicts(self, benchmark: str, task: str, setting: str, protocol: str, verdicts: Iterable[Verdict], *,
-                     source: str, imported: bool = False) -> int: ...
+    def put_verdicts(
+        self,
+        benchmark: str,
+        task: str,
+        setting: str,
+        protocol: str,
+        verdicts: Iterable[Verdict],
+        *,
+        source: str,
+        imported: bool = False,
+    ) -> int: ...

@@ -78,12 +78,24 @@ RULE = (
 def _part(tasks_run: int, tasks_all: int, episodes_run: int, episodes_all: int) -> tuple[str, bool]:
     full = tasks_run == tasks_all and episodes_run == episodes_all
     tasks = f"all {tasks_all} tasks" if tasks_run == tasks_all else f"{tasks_run} of {tasks_all} tasks"
-    episodes = f"{episodes_run} episodes each" if episodes_run == episodes_all else f"{episodes_run} of {episodes_all} episodes each"
+    episodes = (
+        f"{episodes_run} episodes each"
+        if episodes_run == episodes_all
+        else f"{episodes_run} of {episodes_all} episodes each"
+    )
     return f"{tasks}, {episodes}", full
 
 
-def judge_cells(table: PaperTable, benchmark: Benchmark, preset: Preset, planned: Sequence[EpisodeKey],
-                rows: Sequence[Mapping[str, Any]], paper: BaselineResult, *, run_id: str) -> TableVerdicts:
+def judge_cells(
+    table: PaperTable,
+    benchmark: Benchmark,
+    preset: Preset,
+    planned: Sequence[EpisodeKey],
+    rows: Sequence[Mapping[str, Any]],
+    paper: BaselineResult,
+    *,
+    run_id: str,
+) -> TableVerdicts:
     """Verdicts for the cells this invocation planned, from the stored rows of those episodes."""
     layout = table.layout
     planned_ids = {k.id for k in planned}
@@ -110,30 +122,84 @@ def judge_cells(table: PaperTable, benchmark: Benchmark, preset: Preset, planned
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for k in keys:
             counts[(k.suite, k.task)] += 1
-        part, full = _part(len(tasks), len(suites[column.key].tasks) if per_suite else tasks_all,
-                           max(counts.values()), preset.episodes_per_task)
+        part, full = _part(
+            len(tasks),
+            len(suites[column.key].tasks) if per_suite else tasks_all,
+            max(counts.values()),
+            preset.episodes_per_task,
+        )
         stored = by_column.get(column.key, [])
-        cells.append(_cell(column.key, column.label, paper.success.get(column.key), paper.trials_per_cell,
-                           sum(bool(r["success"]) for r in stored), len(stored), len(keys), part, full))
+        cells.append(
+            _cell(
+                column.key,
+                column.label,
+                paper.success.get(column.key),
+                paper.trials_per_cell,
+                sum(bool(r["success"]) for r in stored),
+                len(stored),
+                len(keys),
+                part,
+                full,
+            )
+        )
     every_column = len(cells) == len(layout.columns) and all(c.full for c in cells)
     if every_column:
-        cells.append(_cell(AVERAGE, "Average", paper.average, paper.trials_per_cell and paper.trials_per_cell * len(cells),
-                           sum(c.successes for c in cells), sum(c.n for c in cells), sum(c.planned for c in cells),
-                           "every column", True))
+        cells.append(
+            _cell(
+                AVERAGE,
+                "Average",
+                paper.average,
+                paper.trials_per_cell and paper.trials_per_cell * len(cells),
+                sum(c.successes for c in cells),
+                sum(c.n for c in cells),
+                sum(c.planned for c in cells),
+                "every column",
+                True,
+            )
+        )
     return TableVerdicts(
-        table=table.name, title=table.title, run_id=run_id, preset=preset.name, paper_method=paper.method,
-        paper_source=paper.source.id, paper_protocol=paper.protocol, cells=tuple(cells),
-        narrowed=not every_column, rule=RULE,
+        table=table.name,
+        title=table.title,
+        run_id=run_id,
+        preset=preset.name,
+        paper_method=paper.method,
+        paper_source=paper.source.id,
+        paper_protocol=paper.protocol,
+        cells=tuple(cells),
+        narrowed=not every_column,
+        rule=RULE,
     )
 
 
-def _cell(column: str, label: str, paper_percent: float | None, paper_trials: int | None, successes: int, n: int,
-          planned: int, part: str, full: bool) -> CellVerdict:
+def _cell(
+    column: str,
+    label: str,
+    paper_percent: float | None,
+    paper_trials: int | None,
+    successes: int,
+    n: int,
+    planned: int,
+    part: str,
+    full: bool,
+) -> CellVerdict:
     if paper_percent is None:
         return CellVerdict(column, label, None, paper_trials, successes, n, planned, part, full, None, None, None, None)
     # The rate the paper's printed percentage stands for: its success count over its trials where
     # both are known (98.5% of 500 is 493/500), else the percentage itself.
     rate = successes_of(paper_percent, paper_trials) / paper_trials if paper_trials else paper_percent / 100.0
     j = rule.judge(successes, n, rate)
-    return CellVerdict(column, label, paper_percent, paper_trials, successes, n, planned, part, full, j.verdict,
-                       j.p_value, j.interval, j.paper_inside)
+    return CellVerdict(
+        column,
+        label,
+        paper_percent,
+        paper_trials,
+        successes,
+        n,
+        planned,
+        part,
+        full,
+        j.verdict,
+        j.p_value,
+        j.interval,
+        j.paper_inside,
+    )

@@ -23,8 +23,10 @@ class Estimate:
     def text(self) -> str:
         if self.seconds is None:
             return "no measured pace yet for this policy and protocol: the bar's ETA follows from the first episodes"
-        return (f"about {duration(self.seconds)} on {self.workers} worker(s), at the pace of {self.measured_episodes} "
-                "stored episode(s) of this policy and protocol; the bar's ETA updates from this run's pace")
+        return (
+            f"about {duration(self.seconds)} on {self.workers} worker(s), at the pace of {self.measured_episodes} "
+            "stored episode(s) of this policy and protocol; the bar's ETA updates from this run's pace"
+        )
 
 
 def duration(seconds: float) -> str:

@@ -49,14 +49,21 @@ def robustness_preset(policy: str, preset: str | None) -> str:
     return DEFAULT_PRESET
 
 
-def plan_robustness(suites: Sequence[SuiteInfo], *, bases: Sequence[str] = (), kinds: Sequence[str],
-                    drift_covered: set[str] | None = None) -> RobustnessPlan:
+def plan_robustness(
+    suites: Sequence[SuiteInfo],
+    *,
+    bases: Sequence[str] = (),
+    kinds: Sequence[str],
+    drift_covered: set[str] | None = None,
+) -> RobustnessPlan:
     by_name = {s.name: s for s in suites}
     bases = tuple(dict.fromkeys(bases)) or BASE_SUITES
     wrong = [b for b in bases if b not in BASE_SUITES]
     if wrong:
-        raise UsageError(f"--suite takes base suites ({', '.join(BASE_SUITES)}), not {', '.join(wrong)}: "
-                         "their perturbations come with them (--kinds chooses which)")
+        raise UsageError(
+            f"--suite takes base suites ({', '.join(BASE_SUITES)}), not {', '.join(wrong)}: "
+            "their perturbations come with them (--kinds chooses which)"
+        )
     covered = drift_covered or set()
     roles: list[SuiteRole] = []
     runnable: list[str] = []
@@ -71,9 +78,17 @@ def plan_robustness(suites: Sequence[SuiteInfo], *, bases: Sequence[str] = (), k
             if suite is None:
                 skipped.append((name, "this LIBERO distribution registers no such suite"))
                 continue
-            roles.append(SuiteRole(name, base, kind, KIND_BY_KEY[kind].label, task_pairs(suite, info),
-                                   suite.unavailable if len(suite.problems) >= len(suite.tasks) else "",
-                                   drift_checked=name in covered))
+            roles.append(
+                SuiteRole(
+                    name,
+                    base,
+                    kind,
+                    KIND_BY_KEY[kind].label,
+                    task_pairs(suite, info),
+                    suite.unavailable if len(suite.problems) >= len(suite.tasks) else "",
+                    drift_checked=name in covered,
+                )
+            )
             if len(suite.problems) >= len(suite.tasks):
                 skipped.append((name, suite.unavailable))
             else:
@@ -108,5 +123,8 @@ def drift_coverage(suites: Sequence[SuiteInfo]) -> set[str] | None:
     states = golden.shipped_golden_states()
     if states is None:
         return None
-    return {s.name for s in suites if s.tasks and all(
-        golden.golden_key(s.name, t.name, "qpos") in states.arrays for t in s.tasks)}
+    return {
+        s.name
+        for s in suites
+        if s.tasks and all(golden.golden_key(s.name, t.name, "qpos") in states.arrays for t in s.tasks)
+    }

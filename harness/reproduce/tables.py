@@ -65,9 +65,18 @@ def get_table(name: str) -> PaperTable:
         raise UsageError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}") from None
 
 
-def table_spec(table: PaperTable, *, policy: str, checkpoint: str | None = None, device: str = "cpu",
-               policy_options: Mapping[str, str] | None = None, seed: int | None = None,
-               suites: tuple[str, ...] = (), tasks: str | None = None, episodes: int | None = None) -> EvalSpec:
+def table_spec(
+    table: PaperTable,
+    *,
+    policy: str,
+    checkpoint: str | None = None,
+    device: str = "cpu",
+    policy_options: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    suites: tuple[str, ...] = (),
+    tasks: str | None = None,
+    episodes: int | None = None,
+) -> EvalSpec:
     """The table's full protocol as a run spec, narrowed by `suites`, `tasks` and `episodes`."""
     unknown = [s for s in suites if s not in table.suites]
     if unknown:
@@ -75,6 +84,14 @@ def table_spec(table: PaperTable, *, policy: str, checkpoint: str | None = None,
     if episodes is not None and episodes < 1:
         raise UsageError(f"--episodes must be at least 1, not {episodes}")
     return EvalSpec(
-        benchmark=table.benchmark, policy=policy, preset=None, suites=tuple(suites) or table.suites, tasks=tasks,
-        episodes=episodes, seed=seed, checkpoint=checkpoint, device=device, policy_options=dict(policy_options or {}),
+        benchmark=table.benchmark,
+        policy=policy,
+        preset=None,
+        suites=tuple(suites) or table.suites,
+        tasks=tasks,
+        episodes=episodes,
+        seed=seed,
+        checkpoint=checkpoint,
+        device=device,
+        policy_options=dict(policy_options or {}),
     )

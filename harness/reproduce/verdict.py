@@ -69,7 +69,9 @@ def power(n: int, p0: float, p1: float, alpha: float = ALPHA) -> float:
     return sum(mass for mass, pv in zip(binomial_pmf(n, p1), pvalues) if pv < alpha)
 
 
-def enough_episodes(n: int, p0: float, *, alpha: float = ALPHA, detect: float = DETECT, min_power: float = MIN_POWER) -> bool:
+def enough_episodes(
+    n: int, p0: float, *, alpha: float = ALPHA, detect: float = DETECT, min_power: float = MIN_POWER
+) -> bool:
     """Whether n episodes give the test `min_power` against each rate `detect` away from p0 that
     exists (both sides where both lie in 0..1)."""
     if n == 0:
