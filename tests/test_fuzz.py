@@ -24,34 +24,13 @@ from envs.presets.schema import PresetModel, RenderModel
 from harness.api.errors import UsageError
 from policies.remote.codec import CodecError, decode, encode
 from policies.remote.protocol import MalformedRequest, observation_from_wire
+from tests.preset_texts import SHORT_LIBERO_PRESET
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
 
-BASE: dict[str, Any] = tomllib.loads("""
-name = "fuzz-libero"
-version = 1
-benchmark = "libero"
-description = "hypothesis"
-source = "tests/test_fuzz.py"
-official = false
-episodes_per_task = 50
-env_seed = 7
-warmup_steps = 2
-warmup_action = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]
-replan_steps = 4
-settings = ["default"]
-max_steps_default = 12
-
-[max_steps]
-libero_goal = 30
-
-[render]
-cameras = ["agentview", "robot0_eye_in_hand"]
-height = 64
-width = 64
-rotate_180 = true
-""")
+# The tests' short LIBERO preset, with a per-suite step limit so that the fuzz reaches that table too.
+BASE: dict[str, Any] = {**tomllib.loads(SHORT_LIBERO_PRESET), "max_steps": {"libero_goal": 30}}
 
 # What a TOML file can hold: no null; floats include nan and inf.
 toml_scalars = st.one_of(
