@@ -75,6 +75,12 @@ class Env(Protocol):
 
 @runtime_checkable
 class Benchmark(Protocol):
+    """Optional class attributes, read where present (a benchmark without them still runs):
+    `preset_rules: PresetRules` (what its presets may say beyond the generic schema),
+    `table_layout: harness.api.report_facts.TableLayout` (its paper's headline table; without it a
+    report shows one column per suite) and `commands: tuple[harness.api.commands.Command, ...]`
+    (its `wam-eval` subcommands)."""
+
     name: str
     default_preset: str
 
@@ -111,7 +117,10 @@ class PreparingBenchmark(Benchmark, Protocol):
     The driver asks `preparation` what is missing (reading a view of the stored verdicts), runs each
     item's `prepare` in a worker, stores the verdicts itself (the single writer), asks again until
     nothing is missing, then turns the stored verdicts into per-episode parameters with
-    `episode_params`. A benchmark reads verdicts; it never writes them."""
+    `episode_params`. A benchmark reads verdicts; it never writes them.
+
+    Optional attributes for the preparation summary: `candidate_noun` (what it checks: "seeds") and
+    `forget_errors_command` (the command that forgets verdicts of checks that raised)."""
 
     def preparation(self, keys: Sequence[EpisodeKey], preset: "Preset", verdicts: "VerdictView") -> list[PrepItem]:
         """What must still be checked before `keys` can run, most urgent first; [] when nothing.

@@ -11,7 +11,8 @@ become per-episode parameters for the env's reset (`Benchmark.episode_params`).
 
 A verdict whose payload carries `error` (harness.store.VERDICT_ERROR) says the check raised rather
 than decided: it counts as a rejection for now, the summary counts it apart from the check's own
-rejections, and it is replaced by the next check of its candidate (`wam-eval seeds forget --errors`).
+rejections, and it is replaced by the next check of its candidate once the user forgets it (the
+command the benchmark names in `forget_errors_command`; RoboTwin: `wam-eval seeds forget --errors`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class PrepOutcome:
     # Checks that raised on candidates already judged (an imported seed's info check): their verdicts stay.
     raised_on_judged: list[str] = field(default_factory=list)
 
-    def summary(self, store: ResultStore) -> str:
+    def summary(self, store: ResultStore, *, candidates: str = "candidates", forget_command: str = "") -> str:
+        """The closing line. `candidates`: what the benchmark checks (RoboTwin: seeds); `forget_command`:
+        the command that forgets error verdicts (the benchmark's `forget_errors_command`)."""
         rejected = self.checked - self.accepted - len(self.errors) - len(self.raised_on_judged)
         line = (f"[bold]preparation[/] done in {self.seconds:.1f}s: {self.ran} item(s), {self.checked} candidate(s) "
                 f"checked, {self.accepted} accepted, {rejected} rejected by the check, {len(self.errors)} rejected "
@@ -53,11 +56,12 @@ class PrepOutcome:
         if self.errors:
             shown = "; ".join(self.errors[:3]) + (f"; {len(self.errors) - 3} more" if len(self.errors) > 3 else "")
             line += (f" ({escape(shown)}). An error is not the check's verdict: those candidates count as rejected "
-                     f"until checked again; fix the cause, then run `wam-eval seeds forget --errors --store "
-                     f"{escape(str(store.path))}` and this command again")
+                     "until checked again; fix the cause, then "
+                     + (f"run `{forget_command} --store {escape(str(store.path))}` and this command again"
+                        if forget_command else "forget those error verdicts and run this command again"))
         if self.raised_on_judged:
             shown = "; ".join(self.raised_on_judged[:3])
-            line += (f"; {len(self.raised_on_judged)} check(s) raised on seeds already judged, whose verdicts stay "
+            line += (f"; {len(self.raised_on_judged)} check(s) raised on {candidates} already judged, whose verdicts stay "
                      f"({escape(shown)})")
         if self.failed:
             line += f"; {len(self.failed)} item(s) failed"
@@ -143,7 +147,9 @@ def run_preparation(benchmark: Benchmark, keys: Sequence[EpisodeKey], preset: Pr
             executor.prepare(job, next_item, on_result, on_failure, expected=len(pending))
         outcome.seconds = time.perf_counter() - t0
         if not quiet:
-            console.print(outcome.summary(store), highlight=False, soft_wrap=True)
+            summary = outcome.summary(store, candidates=getattr(benchmark, "candidate_noun", "candidates"),
+                                      forget_command=getattr(benchmark, "forget_errors_command", ""))
+            console.print(summary, highlight=False, soft_wrap=True)
     params = benchmark.episode_params(keys, preset, view)
     if failed_groups:
         # Say why in the episodes' own error rows: the failed item, then what the benchmark sees.

@@ -15,7 +15,8 @@ SOURCES = ("pyproject.toml", "README.md", "harness", "envs", "policies", "wam_ev
 
 PROBE = """
 import json, harness.report.baselines as b
-base = b.load_baselines(b.baseline_dirs())
+from harness.reporting import load_baselines
+base = load_baselines(b.baseline_dirs())
 print(json.dumps({"module": b.__file__, "shipped": str(b.shipped_baseline_dir()),
                   "methods": sorted({r.method for r in base.results}), "files": [str(f) for f in base.files]}))
 """

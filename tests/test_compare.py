@@ -25,7 +25,7 @@ from harness.report.compare import (
     compare_runs,
     matched_seed_delta,
 )
-from harness.report.layout import layout_for
+from harness.reporting import layout_for
 from harness.stats import (
     PairedCounts,
     mcnemar_exact,

@@ -22,9 +22,9 @@ from harness.api.types import DriftVerdict
 from harness.cli.cmd_run import print_summary
 from harness.driver import RunOptions, run_evaluation
 from harness.report.aggregate import load_run, open_store
-from harness.report.baselines import baseline_dirs, load_baselines
-from harness.report.model import build_report
+from harness.report.baselines import baseline_dirs
 from harness.report.write_markdown import render_markdown
+from harness.reporting import build_report, load_baselines
 from harness.spec import EvalSpec
 from harness.store import SCHEMA_VERSION, ResultStore
 from tests.report_data import libero_keys, libero_preset, make_manifest, result, write_run

@@ -31,11 +31,6 @@ EXCEPTIONS: set[tuple[str, str]] = {
     ("policies.base", "envs.presets"),
     # An oracle, not a learned policy: it replays the scripted expert's plan, which only RoboTwin's env makes.
     ("policies.robotwin_expert", "envs.robotwin.env"),
-    # The report still holds benchmark facts: the paper tables' layouts, task order, stored presets.
-    ("harness.report.aggregate", "envs.registry"),
-    ("harness.report.layout", "envs.libero.catalog"),
-    ("harness.report.model", "envs.presets"),
-    ("harness.report.tables", "envs.presets"),
 }
 
 

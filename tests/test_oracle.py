@@ -9,9 +9,9 @@ from rich.console import Console
 from harness.api.types import EpisodeKey
 from harness.driver import _print_header
 from harness.report.aggregate import load_run, open_store
-from harness.report.baselines import baseline_dirs, load_baselines
-from harness.report.model import build_report
+from harness.report.baselines import baseline_dirs
 from harness.report.write_markdown import render_markdown
+from harness.reporting import build_report, load_baselines
 from policies.base import PolicyInfo
 from tests.report_data import libero_keys, libero_preset, make_manifest, result, write_run
 

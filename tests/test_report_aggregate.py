@@ -16,12 +16,10 @@ from harness.report.baselines import (
     BaselineResult,
     Source,
     baseline_dirs,
-    load_baseline_file,
-    load_baselines,
     shipped_baseline_dir,
     successes_of,
 )
-from harness.report.layout import layout_for
+from harness.reporting import layout_for, load_baseline_file, load_baselines
 from harness.stats import RateEstimate, wilson_interval
 from tests.report_data import (
     libero_keys,

@@ -14,9 +14,9 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from harness.report.aggregate import load_run, open_store
-from harness.report.baselines import baseline_dirs, load_baselines
+from harness.report.baselines import baseline_dirs
 from harness.report.figures import BASELINE_COLORS, RUN_COLORS
-from harness.report.model import build_report
+from harness.reporting import build_report, load_baselines
 from harness.store import ResultStore
 from tests.report_data import libero_keys, libero_preset, make_manifest, result, write_run
 from tests.test_report_cli import browse

@@ -12,10 +12,10 @@ from urllib.parse import unquote
 from envs.presets import resolve_preset
 from harness.cli import main
 from harness.report.aggregate import load_run, open_store
-from harness.report.baselines import baseline_dirs, load_baselines
-from harness.report.model import build_report
+from harness.report.baselines import baseline_dirs
 from harness.report.tables import main_table
 from harness.report.write_latex import tex_escape
+from harness.reporting import build_report, load_baselines
 from tests.report_data import libero_keys, libero_preset, make_manifest, renamed, result, write_run
 
 

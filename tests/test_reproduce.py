@@ -12,7 +12,8 @@ import pytest
 
 from envs.libero import LiberoBenchmark
 from envs.presets import resolve_preset
-from harness.report.baselines import baseline_dirs, load_baselines
+from harness.report.baselines import baseline_dirs
+from harness.reporting import load_baselines
 from harness.reproduce.cells import judge_cells
 from harness.reproduce.tables import TABLES, table_spec
 from harness.reproduce.verdict import (

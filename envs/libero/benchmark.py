@@ -8,6 +8,7 @@ import numpy as np
 
 from envs.base import Env, SuiteInfo
 from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
+from envs.libero.paper_table import TABLE_LAYOUT
 from envs.libero.preset_rules import ACTION_DIM, RULES
 from envs.presets import Preset
 from envs.versions import package_versions
@@ -24,6 +25,7 @@ class LiberoBenchmark:
     name = BENCHMARK
     default_preset = "openpi-libero"
     preset_rules = RULES
+    table_layout = TABLE_LAYOUT
 
     def __init__(self) -> None:
         self._suites: tuple[SuiteInfo, ...] | None = None

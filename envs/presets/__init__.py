@@ -17,15 +17,13 @@ from typing import Any, Iterable, Mapping
 
 from envs.presets.schema import PresetRules, validate_preset
 from harness.api.errors import UsageError
+from harness.api.protocol import UNPINNED as UNPINNED  # re-exported: presets name it in [simulator]
+from harness.api.protocol import ProtocolStack
 from harness.api.types import ImageLayout, jsonable
 
 # How an episode is judged (schema.SUCCESS_RULES): the rollout loop implements one rule, success as soon as
 # the benchmark's check holds after any step (LIBERO, RoboTwin and every protocol here use it). A
 # preset naming another rule is refused by the schema rather than silently judged by this one.
-
-# A [simulator] entry the protocol's authors ran without pinning a version (RoboTwin's cuRobo and
-# toppra): named as part of their stack, never compared.
-UNPINNED = "unpinned"
 
 
 @dataclass(frozen=True)
@@ -78,22 +76,17 @@ class Preset:
     # Advice like `simulator`: outside the hash.
     other_stack_label: str = ""
 
+    @property
+    def stack(self) -> ProtocolStack:
+        return ProtocolStack(self.official, self.simulator, self.other_stack_label)
+
     def simulator_differences(self, versions: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """(package, the protocol's version, this run's version) wherever they differ."""
-        return [
-            (pkg, want, str(versions.get(pkg, "not installed")))
-            for pkg, want in self.simulator.items()
-            if want != UNPINNED and str(versions.get(pkg)) != want
-        ]
+        return self.stack.simulator_differences(versions)
 
     def protocol_kind(self, versions: Mapping[str, str]) -> str:
-        """What a run under this preset on the stack `versions` is, in a few words: 'official protocol',
-        'NOT an official protocol', or the preset's other_stack_label when it runs on another stack."""
-        if not self.official:
-            return "NOT an official protocol"
-        if self.other_stack_label and self.simulator_differences(versions):
-            return self.other_stack_label
-        return "official protocol"
+        """'official protocol', 'NOT an official protocol', or the other_stack_label on another stack."""
+        return self.stack.protocol_kind(versions)
 
     def max_steps_for(self, suite: str, task: str, limits_from: str = "") -> int:
         """The task's entry, else its suite's, else (a perturbed suite) the suite it perturbs, else

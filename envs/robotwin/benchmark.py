@@ -16,6 +16,7 @@ from envs.base import Env, SuiteInfo
 from envs.presets import Preset
 from envs.robotwin import backend, catalog, seeds, stack, standin
 from envs.robotwin.catalog import BENCHMARK
+from envs.robotwin.paper_table import TABLE_LAYOUT
 from envs.robotwin.params import PresetParams
 from envs.robotwin.preset_rules import RULES
 from envs.versions import package_versions
@@ -34,6 +35,10 @@ class RoboTwinBenchmark:
     name = BENCHMARK
     default_preset = "robotwin2-official"
     preset_rules = RULES
+    table_layout = TABLE_LAYOUT
+    # What its preparation checks, and how a user forgets the verdicts of checks that raised.
+    candidate_noun = "seeds"
+    forget_errors_command = "wam-eval seeds forget --errors"
 
     def __init__(self) -> None:
         self._suites = catalog.build_suites()

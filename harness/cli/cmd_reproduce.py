@@ -28,8 +28,8 @@ from harness.cli.console import make_console
 from harness.driver import choose_preset
 from harness.report import default_out_dir, write_report
 from harness.report.aggregate import load_run
-from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs, load_baselines
-from harness.report.model import build_report
+from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs
+from harness.reporting import build_report, load_baselines
 from harness.reproduce.cells import AVERAGE, TableVerdicts, judge_cells
 from harness.reproduce.estimate import estimate
 from harness.reproduce.tables import TABLES, PaperTable, get_table, paper_method, table_spec

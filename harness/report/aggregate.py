@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness.api.errors import UsageError
+from harness.api.report_facts import TableLayout
 from harness.api.types import DriftVerdict, EpisodeKey
-from harness.report.layout import TableLayout
 from harness.stats import RateEstimate
 from harness.store import ResultStore, RunManifest
 
@@ -263,13 +263,3 @@ def task_rows(layout: TableLayout, run: RunData, order: Mapping[tuple[str, str],
 
     return sorted(out, key=rank)
 
-
-def benchmark_task_order(benchmark: str) -> dict[tuple[str, str], int]:
-    """(suite, task) -> the benchmark's own task index, when its catalog can be read here; reports
-    must also work where the simulator is not installed, so any failure means 'order by name'."""
-    try:
-        from envs.registry import get_benchmark
-
-        return {(s.name, t.name): t.index for s in get_benchmark(benchmark).suites() for t in s.tasks}
-    except Exception:  # noqa: BLE001 - an optional nicety
-        return {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from harness.api.errors import UsageError
-from harness.report.layout import layout_for
+from harness.api.report_facts import ReportFacts
 from harness.stats import RateEstimate
 
 # Where a wheel install puts the shipped files (pyproject's data-files), below sys.prefix.
@@ -136,12 +136,11 @@ def _require(data: Mapping, key: str, where: str):
     return data[key]
 
 
-def _known_columns(benchmark: str) -> set[str] | None:
-    layout = layout_for(benchmark)
-    return set(layout.column_keys()) if benchmark in ("libero", "robotwin") else None
-
-
-def load_baseline_file(path: Path) -> tuple[Source, list[BaselineResult], list[BaselineLatency]]:
+def load_baseline_file(
+    path: Path, *, facts: ReportFacts
+) -> tuple[Source, list[BaselineResult], list[BaselineLatency]]:
+    """One baseline file; a row of a benchmark that declares its table (facts.layouts) may fill only
+    that table's columns."""
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -161,7 +160,7 @@ def load_baseline_file(path: Path) -> tuple[Source, list[BaselineResult], list[B
         where = f"{path} result #{i + 1}"
         benchmark = str(_require(row, "benchmark", where))
         success = {str(k): float(v) for k, v in dict(_require(row, "success", where)).items()}
-        known = _known_columns(benchmark)
+        known = facts.known_columns(benchmark)
         if known is not None and set(success) - known:
             raise UsageError(
                 f"{where}: column(s) {', '.join(sorted(set(success) - known))} are not in the {benchmark} table "
@@ -201,12 +200,12 @@ def load_baseline_file(path: Path) -> tuple[Source, list[BaselineResult], list[B
     return source, results, latencies
 
 
-def load_baselines(dirs: Sequence[Path] | Iterable[Path]) -> BaselineSet:
+def load_baselines(dirs: Sequence[Path] | Iterable[Path], *, facts: ReportFacts) -> BaselineSet:
     out = BaselineSet()
     seen: dict[str, Path] = {}
     for folder in dirs:
         for path in sorted(Path(folder).glob("*.toml")):
-            source, results, latencies = load_baseline_file(path)
+            source, results, latencies = load_baseline_file(path, facts=facts)
             if source.id in seen:
                 # The same source in the shipped folder and a user's folder: the later (user's) copy wins.
                 out.results = [r for r in out.results if r.source.id != source.id]

@@ -20,8 +20,8 @@ from fractions import Fraction
 from typing import Mapping, Sequence
 
 from harness.api.errors import UsageError
+from harness.api.report_facts import TableLayout
 from harness.report.aggregate import RunData
-from harness.report.layout import TableLayout
 from harness.stats import (
     PairedCounts,
     RateEstimate,

@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from harness.api.report_facts import TableLayout
 from harness.report.aggregate import RunData, RunRow, TaskRow
 from harness.report.baselines import BaselineLatency, BaselineResult
-from harness.report.layout import TableLayout
 
 RUN_COLORS = ("#1f5fbf", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285")
 BASELINE_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h", "*")

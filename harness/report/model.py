@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from envs.presets import builtin_presets
+from harness.api.report_facts import ReportFacts, TableLayout
 from harness.api.version import git_commit, wam_eval_version
-from harness.report.aggregate import RunData, RunRow, TaskRow, benchmark_task_order, run_row, task_rows
+from harness.report.aggregate import RunData, RunRow, TaskRow, run_row, task_rows
 from harness.report.baselines import BaselineLatency, BaselineResult, BaselineSet
 from harness.report.compare import Comparison, check_presets, compare_runs, matched_seed_delta
 from harness.report.figures import FigurePNG, latency_breakdown, success_vs_length, suite_bars, task_heatmap
-from harness.report.layout import TableLayout, layout_for
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class BenchmarkSection:
     verdict_note: str = ""
 
     # name -> content hash of wam-eval's built-in presets, which baseline rows name as protocols.
-    builtin_hashes: Mapping[str, str] = field(default_factory=lambda: builtin_preset_hashes())
+    builtin_hashes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def presets(self) -> list[str]:
@@ -81,10 +80,6 @@ class BenchmarkSection:
     def preset_differs(self, run: RunData) -> bool:
         """Whether the run's preset differs from the reference run's, which every comparison takes as A."""
         return run.manifest.preset_hash != self.baseline.manifest.preset_hash
-
-
-def builtin_preset_hashes() -> dict[str, str]:
-    return {name: preset.hash for name, preset in builtin_presets().items()}
 
 
 @dataclass
@@ -150,6 +145,7 @@ def build_report(
     runs: Sequence[RunData],
     baselines: BaselineSet,
     *,
+    facts: ReportFacts,
     out_dir: Path,
     allow_preset_mismatch: bool = False,
     confidence: float = 0.95,
@@ -158,8 +154,9 @@ def build_report(
     baseline: str | None = None,
     include_paths: bool = False,
 ) -> Report:
-    """`baseline`: the run id every other run of its benchmark is compared against (None: the first
-    run given); the comparison headings say which of the two it was."""
+    """`facts`: what the benchmarks declare (table layouts, task order, built-in presets' hashes;
+    harness/reporting.py gathers them); `baseline`: the run id every other run of its benchmark is
+    compared against (None: the first run given); the comparison headings say which of the two it was."""
     mismatch = check_presets(runs, allow=allow_preset_mismatch)
     by_bench: dict[str, list[RunData]] = defaultdict(list)
     for run in runs:
@@ -168,8 +165,8 @@ def build_report(
     for benchmark, group in by_bench.items():
         # Rows keep the order given; every comparison (and the preset check) takes the reference as A.
         reference = next((r for r in group if r.run_id == baseline), group[0])
-        layout = layout_for(benchmark, [r for run in group for r in run.rows])
-        order = benchmark_task_order(benchmark)
+        layout = facts.layout_for(benchmark, [r for run in group for r in run.rows])
+        order = facts.task_order(benchmark)
         section = BenchmarkSection(
             layout=layout,
             runs=group,
@@ -182,6 +179,7 @@ def build_report(
             preset_mismatch=mismatch and len({r.manifest.preset_hash for r in group}) > 1,
             baseline_how="the first run given" if baseline is None else "chosen with --baseline",
             matched=[(run, c) for run in group if (c := matched_seed_delta(layout, run, alpha=alpha)) is not None],
+            builtin_hashes=facts.builtin_preset_hashes,
         )
         if figures:
             drawn = (

@@ -8,8 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from envs.presets import preset_from_mapping
-from harness.api.errors import UsageError
+from harness.api.protocol import ProtocolStack
 from harness.report.aggregate import RunData, drifted_tasks
 from harness.report.compare import AVERAGE, POOLED
 from harness.report.figures import call_latencies
@@ -98,15 +97,17 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
         ]
         rows.append(Row(with_verdicts(cells, section.verdicts.get(row.run.run_id, {})), "run"))
     pct_ci = int(round(confidence * 100))
+    trials = f" ({layout.paper_trials} in the paper)" if layout.paper_trials else ""
+    printed = f", as {layout.paper_table} prints it" if layout.paper_table else ""
     if layout.mean_over_tasks:
         how = (
-            f"Each {layout.group_label} column is the mean over tasks (100 trials per task in the paper); "
-            f"Average is the mean of the {len(layout.columns)} columns, as Table 1 prints it"
+            f"Each {layout.group_label} column is the mean over tasks{trials}; "
+            f"Average is the mean of the {len(layout.columns)} columns{printed}"
         )
     else:
         how = (
-            f"Each {layout.group_label} column pools its episodes (500 per suite in the paper); "
-            f"Average is the mean over the {len(layout.columns)} {layout.group_label}s, as Table 2 prints it"
+            f"Each {layout.group_label} column pools its episodes{trials}; "
+            f"Average is the mean over the {len(layout.columns)} {layout.group_label}s{printed}"
         )
     notes = [
         f"Success rate (%) [{pct_ci}% Wilson interval] and n = episodes; error episodes count as failures. {how}.",
@@ -130,10 +131,7 @@ def main_table(section: BenchmarkSection, confidence: float) -> Table:
             f"(#{run.manifest.preset_hash}): rows measured under the built-in one are marked {OTHER_PROTOCOL_MARK}."
         )
     for run in section.runs:
-        try:
-            stored = preset_from_mapping(run.manifest.preset, origin=run.run_id, benchmark_rules=False)
-        except UsageError:
-            continue  # stored under an older schema: the report still shows its rows, without this note
+        stored = ProtocolStack.from_content(run.manifest.preset)
         differs = [f"{pkg} {have} (the protocol's {want})"
                    for pkg, want, have in stored.simulator_differences(run.manifest.versions)]
         if differs and stored.official and stored.other_stack_label:
@@ -404,7 +402,7 @@ def manifest_table(run: RunData, *, include_paths: bool = False) -> Table:
         (
             "Preset",
             f"{m.preset_name} v{m.preset.get('version', '?')} #{m.preset_hash}"
-            f" ({preset_from_mapping(m.preset, origin=m.run_id).protocol_kind(m.versions)})",
+            f" ({ProtocolStack.from_content(m.preset).protocol_kind(m.versions)})",
         ),
         ("Preset source", shown(str(m.preset.get("source", "")))),
         ("Versions", ", ".join(f"{k} {v}" for k, v in m.versions.items())),
