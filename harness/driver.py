@@ -1,9 +1,11 @@
 """The driver: turns an EvalSpec into stored episodes.
 
-It resolves the benchmark, preset and policy, checks them against each other before anything slow
-starts, opens the run in the store (the only writer), skips what is already stored for the same run
-identity, has the executor prepare what the rest needs (harness/preparation.py: RoboTwin's
-expert-validated seeds), hands the episodes to the executor, and stores each result as it arrives.
+It resolves the benchmark, decides the preset before anything is built (harness/run_plan.py), checks
+policy and preset against each other before anything slow starts, builds one executor, and inside a
+store session (harness/store_session.py: the run opened and locked, the driver its only writer) skips
+what is already stored for the same run identity, has the executor prepare what the rest needs
+(harness/preparation.py: RoboTwin's expert-validated seeds), hands it the episodes, and stores each
+result as it arrives.
 """
 
 from __future__ import annotations
