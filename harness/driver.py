@@ -1,9 +1,11 @@
 """The driver: turns an EvalSpec into stored episodes.
 
-It resolves the benchmark, preset and policy, checks them against each other before anything slow
-starts, opens the run in the store (the only writer), skips what is already stored for the same run
-identity, has the executor prepare what the rest needs (harness/preparation.py: RoboTwin's
-expert-validated seeds), hands the episodes to the executor, and stores each result as it arrives.
+It resolves the benchmark, decides the preset before anything is built (harness/run_plan.py), checks
+policy and preset against each other before anything slow starts, builds one executor, and inside a
+store session (harness/store_session.py: the run opened and locked, the driver its only writer) skips
+what is already stored for the same run identity, has the executor prepare what the rest needs
+(harness/preparation.py: RoboTwin's expert-validated seeds), hands it the episodes, and stores each
+result as it arrives.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from envs.base import Benchmark
-from envs.presets import Preset, describe_layout, resolve_preset
+from envs.presets import Preset, describe_layout
 from envs.registry import get_benchmark
 from envs.versions import package_versions
 from harness.api.errors import UsageError
@@ -29,12 +31,14 @@ from harness.executors import Executor, InProcessExecutor
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
+from harness.run_plan import choose_preset
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
+from harness.store_session import StoreSession
 from harness.worker import WorkerJob, cameras_for, job_tasks
 from policies.base import PolicyContext, PolicyInfo
 from policies.fastwam.release import fetch_name_for
-from policies.registry import BUILTIN, policy_entries, precheck_policy
+from policies.registry import BUILTIN, precheck_policy
 
 
 @dataclass
@@ -70,19 +74,6 @@ class RunOutcome:
     @property
     def run_id(self) -> str:
         return self.manifest.run_id
-
-
-def choose_preset(spec: EvalSpec, benchmark: Benchmark, policy_preferred: str | None = None) -> Preset:
-    """The user's preset, else the policy's published protocol, else the benchmark's default."""
-    if spec.preset:
-        preset = resolve_preset(spec.preset)
-    else:
-        entry = policy_entries().get(spec.policy)
-        preferred = policy_preferred or (entry.preferred_presets.get(benchmark.name) if entry else None)
-        preset = resolve_preset(preferred or benchmark.default_preset)
-    if preset.benchmark != benchmark.name:
-        raise UsageError(f"preset {preset.name} is for {preset.benchmark}, not {benchmark.name}")
-    return preset
 
 
 def check_policy(info: PolicyInfo, benchmark: Benchmark, preset: Preset) -> None:
@@ -182,20 +173,16 @@ def check_checkpoint(spec: EvalSpec) -> None:
 
 def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | None = None,
                    argv: Sequence[str] = ()) -> RunOutcome:
+    """Plan the episodes under the preset decided up front, build one executor, run what is missing
+    inside a store session, and return what happened."""
     console = console or Console()
     benchmark = get_benchmark(spec.benchmark)
-    preset = choose_preset(spec, benchmark)
+    preset = choose_preset(spec, benchmark)  # before anything is built: harness/run_plan.py
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
     check_checkpoint(spec)
     done = finished_run(spec, options, benchmark, preset, keys)
     if done is not None:
-        if options.label:
-            with ResultStore(options.store) as store:
-                store.set_label(done.run_id, options.label)
-        console.print(f"[bold]run[/] {done.run_id}  (store {options.store})", soft_wrap=True)
-        console.print(f"nothing to do: all {len(keys)} planned episode(s) are stored already (Ray not started, "
-                      "policy not loaded); report it with `wam-eval report`", soft_wrap=True)
-        return RunOutcome(manifest=done, planned=keys, ran=0)
+        return _nothing_to_do(done, keys, options, console)
     benchmark.check_available(preset)
     checkpoint, hub_checkpoint = resolve_checkpoint(spec.checkpoint)
 
@@ -204,14 +191,15 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
                               device=spec.device, options=spec.policy_options)
 
     precheck_policy(spec.policy, context(preset))  # before Ray starts or model code loads
-    factory = options.executor_factory or (lambda ref, ctx: InProcessExecutor(ref, ctx))
+    factory = options.executor_factory or InProcessExecutor
     executor = factory(spec.policy, context(preset))
     try:
         info = executor.policy_info()
         preferred = info.preferred_presets.get(benchmark.name)
-        if not spec.preset and preferred and preferred != preset.name:
-            # The policy (known only once built) asks for its own protocol: build it again under that
-            # preset, since its context (chunk length, seed) comes from the preset.
+        if not spec.preset and preferred and choose_preset(spec, benchmark, preferred).hash != preset.hash:
+            # A policy that names its protocol only once built (a remote server, a factory without a
+            # `preferred_presets` declaration) runs under it: its context comes from the preset, so it
+            # is built again. Every policy that declares its protocol gets it decided above instead.
             preset = choose_preset(spec, benchmark, preferred)
             keys = episode_keys(plan_tasks(spec, benchmark, preset))
             benchmark.check_available(preset)  # another protocol may need other assets or devices
@@ -219,108 +207,115 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             executor = factory(spec.policy, context(preset))
             info = executor.policy_info()
         check_policy(info, benchmark, preset)
-        cameras = cameras_for(preset, info)
-        suites = {s.name: s for s in benchmark.suites()}
-        tasks = job_tasks(t for s in suites.values() for t in s.tasks)
-
-        versions = benchmark.versions(preset)
-        identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
-                                options=spec.policy_options, checkpoint=spec.checkpoint)
-        # Every package the preset's [simulator] table names is recorded, so the header's warning and
-        # the report's note cover each of them (the identity keeps the benchmark's own stack).
-        versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
-        spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec),
-                       "wam_eval": {"version": wam_eval_version(), "commit": git_commit()}}
-        manifest = RunManifest(
-            run_id=run_id_for(policy=info, preset=preset, identity=identity),
-            identity=identity,
-            benchmark=benchmark.name,
-            policy_name=info.name,
-            checkpoint_digest=info.checkpoint_digest,
-            preset_name=preset.name,
-            preset_hash=preset.hash,
-            preset=preset.content(),
-            versions=versions,
-            policy=policy_record(info, hub_checkpoint),
-            spec=spec_record,
-            host=socket.gethostname(),
+        manifest = _manifest(spec, benchmark, preset, info, hub_checkpoint)
+        job = WorkerJob(
+            benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
+            preset=preset,
+            tasks=job_tasks(t for s in benchmark.suites() for t in s.tasks),
+            cameras=cameras_for(preset, info),
+            record=options.record_spec(manifest.run_id),
         )
-        with ResultStore(options.store) as store:
-            invocation = store.open_run(manifest, argv=argv, force_unlock=options.force_unlock)
-            if options.label:
-                store.set_label(manifest.run_id, options.label)
-            if options.force_unlock:
-                console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
-                              "run it, both run the missing episodes (each is stored once, the work is done "
-                              "twice)[/]", soft_wrap=True)
-            with store.keep_lock(invocation):
-                outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
-                # Everything after open_run is inside: an invocation never stays open because a
-                # step before the first episode (the header, planning, preparation) failed.
-                try:
-                    store.add_planned(manifest.run_id, keys)
-                    skip = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
-                    todo = [k for k in keys if k.id not in skip]
-                    _print_header(console, manifest, info, preset, planned=len(keys), todo=len(todo), store=store.path)
-
-                    def on_result(result: EpisodeResult) -> None:
-                        if store.put_episode(manifest.run_id, result):
-                            outcome.ran += 1
-                            outcome.results.append(result)
-                        else:
-                            # Another driver stored this episode meanwhile; the store keeps the first result.
-                            console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is "
-                                          "dropped[/]", soft_wrap=True)
-                        progress.update(result)
-
-                    job = WorkerJob(
-                        benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
-                        preset=preset,
-                        tasks=tasks,
-                        cameras=cameras,
-                        record=options.record_spec(manifest.run_id),
-                    )
-                    if job.record is not None:
-                        if not cameras:
-                            console.print(f"[yellow]--record {options.record}: policy {escape(info.name)} reads no "
-                                          "camera, so there are no frames to record[/]")
-                        console.print(f"[bold]videos[/] {options.record} -> {escape(str(job.record.directory))}",
-                                      soft_wrap=True)
-                    prepared = EpisodeParams()
-                    if todo:
-                        prep = run_preparation(benchmark, todo, preset, store, executor, job, console=console,
-                                               verbose=options.verbose, quiet=options.quiet)
-                        prepared, outcome.prepared_items = prep.params, prep.ran
-                    job = dataclasses.replace(job, episode_params=dict(prepared.params))
-                    with RunProgress(console, total=len(todo), verbose=options.verbose, quiet=options.quiet) as progress:
-                        runnable = []
-                        for key in todo:
-                            if key.id in prepared.problems:
-                                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
-                            else:
-                                runnable.append(key)
-                        if runnable:
-                            executor.run(job, runnable, on_result)
-                except KeyboardInterrupt:
-                    outcome.interrupted = True
-                    store.close_invocation(invocation, "interrupted")
-                    console.print(
-                        f"[yellow]interrupted: {outcome.ran} episode(s) stored this time; run the same command "
-                        f"again to continue where it stopped[/]"
-                    )
-                    return outcome
-                except BaseException as exc:
-                    store.close_invocation(invocation, f"failed: {type(exc).__name__}: {exc}")
-                    raise
-                stored_ok = store.stored_ids(manifest.run_id, errors=False)
-                complete = all(k.id in stored_ok for k in keys)
-                store.close_invocation(invocation, "complete" if complete else "finished with errors")
-                if complete and store.planned_ids(manifest.run_id) <= stored_ok:
-                    store.finish_run(manifest.run_id)
-                outcome.manifest = store.get_run(manifest.run_id)
-                return outcome
+        outcome = RunOutcome(manifest=manifest, planned=keys, ran=0)
+        session = StoreSession(options.store, manifest, keys, argv=argv, force_unlock=options.force_unlock,
+                               label=options.label)
+        try:
+            with session:
+                _run_in_session(session, executor, job, info, outcome, benchmark=benchmark, options=options,
+                                console=console)
+                outcome.manifest = session.finish()
+        except KeyboardInterrupt:
+            if not session.interrupted:
+                raise
+            outcome.interrupted = True
+            console.print(
+                f"[yellow]interrupted: {outcome.ran} episode(s) stored this time; run the same command "
+                f"again to continue where it stopped[/]"
+            )
+        return outcome
     finally:
         executor.close()
+
+
+def _nothing_to_do(done: RunManifest, keys: Sequence[EpisodeKey], options: RunOptions,
+                   console: Console) -> RunOutcome:
+    if options.label:
+        with ResultStore(options.store) as store:
+            store.set_label(done.run_id, options.label)
+    console.print(f"[bold]run[/] {done.run_id}  (store {options.store})", soft_wrap=True)
+    console.print(f"nothing to do: all {len(keys)} planned episode(s) are stored already (Ray not started, "
+                  "policy not loaded); report it with `wam-eval report`", soft_wrap=True)
+    return RunOutcome(manifest=done, planned=list(keys), ran=0)
+
+
+def _manifest(spec: EvalSpec, benchmark: Benchmark, preset: Preset, info: PolicyInfo,
+              hub_checkpoint: CachedFile | None) -> RunManifest:
+    """The run this invocation belongs to: its identity, and what the store records beside it."""
+    versions = benchmark.versions(preset)
+    identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
+                            options=spec.policy_options, checkpoint=spec.checkpoint)
+    # Every package the preset's [simulator] table names is recorded, so the header's warning and
+    # the report's note cover each of them (the identity keeps the benchmark's own stack).
+    versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
+    spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec),
+                   "wam_eval": {"version": wam_eval_version(), "commit": git_commit()}}
+    return RunManifest(
+        run_id=run_id_for(policy=info, preset=preset, identity=identity),
+        identity=identity,
+        benchmark=benchmark.name,
+        policy_name=info.name,
+        checkpoint_digest=info.checkpoint_digest,
+        preset_name=preset.name,
+        preset_hash=preset.hash,
+        preset=preset.content(),
+        versions=versions,
+        policy=policy_record(info, hub_checkpoint),
+        spec=spec_record,
+        host=socket.gethostname(),
+    )
+
+
+def _run_in_session(session: StoreSession, executor: Executor, job: WorkerJob, info: PolicyInfo,
+                    outcome: RunOutcome, *, benchmark: Benchmark, options: RunOptions, console: Console) -> None:
+    """Inside the open invocation: the header, preparation, then every missing episode, each stored
+    as it arrives."""
+    if options.force_unlock:
+        console.print("[yellow]--force-unlock: this run's lock was taken over; should another driver still "
+                      "run it, both run the missing episodes (each is stored once, the work is done "
+                      "twice)[/]", soft_wrap=True)
+    todo = session.to_run(rerun_errors=options.rerun_errors)
+    _print_header(console, session.manifest, info, job.preset, planned=len(session.planned), todo=len(todo),
+                  store=session.store.path)
+    if job.record is not None:
+        if not job.cameras:
+            console.print(f"[yellow]--record {options.record}: policy {escape(info.name)} reads no "
+                          "camera, so there are no frames to record[/]")
+        console.print(f"[bold]videos[/] {options.record} -> {escape(str(job.record.directory))}", soft_wrap=True)
+    prepared = EpisodeParams()
+    if todo:
+        prep = run_preparation(benchmark, todo, job.preset, session.store, executor, job, console=console,
+                               verbose=options.verbose, quiet=options.quiet)
+        prepared, outcome.prepared_items = prep.params, prep.ran
+    job = dataclasses.replace(job, episode_params=dict(prepared.params))
+    with RunProgress(console, total=len(todo), verbose=options.verbose, quiet=options.quiet) as progress:
+
+        def on_result(result: EpisodeResult) -> None:
+            if session.put(result):
+                outcome.ran += 1
+                outcome.results.append(result)
+            else:
+                # Another driver stored this episode meanwhile; the store keeps the first result.
+                console.print(f"[yellow]{escape(result.key.id)} was stored already; this result is "
+                              "dropped[/]", soft_wrap=True)
+            progress.update(result)
+
+        runnable = []
+        for key in todo:
+            if key.id in prepared.problems:
+                on_result(_unprepared(key, job.task_for(key), prepared.problems[key.id]))
+            else:
+                runnable.append(key)
+        if runnable:
+            executor.run(job, runnable, on_result)
 
 
 def checkpoint_fingerprint(spec: EvalSpec) -> dict[str, int] | None:

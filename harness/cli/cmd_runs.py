@@ -15,7 +15,7 @@ from harness.report.format import when
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list the stored runs: id, label, policy, checkpoint, preset, episodes, success")
+    p = sub.add_parser("runs", help="list the stored runs: id (policy and preset), label, checkpoint, episodes, success")
     add_store_argument(p)
     p.set_defaults(func=run)
 
@@ -33,12 +33,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         with open_store(path) as store:
             overview = store.run_overview()
         # Two lines per run keep the table within 80 columns; the id, which users copy into report and
-        # compare, never wraps.
+        # compare, never wraps. It begins with the policy's and the preset's names (spec.run_id_for),
+        # so they are not repeated in columns of their own, which would wrap at this width.
         table = Table(title=f"{len(overview)} run(s) in {escape(str(path))}", title_justify="left",
+                      caption="run id: <policy>-<preset>-<identity>", caption_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("run / label", no_wrap=True)
-        table.add_column("policy", overflow="fold")  # and its checkpoint
-        table.add_column("preset", overflow="fold")
+        table.add_column("weights", overflow="fold")  # the checkpoint's digest, or what stands for it
         table.add_column("episodes", overflow="fold")  # stored/planned, success
         table.add_column("last\nactivity", no_wrap=True)
         for o in overview:
@@ -47,12 +48,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             success = f"{100 * o['successes'] / stored:.1f}%" if stored else "-"
             if o["errors"]:
                 success += f"\n{o['errors']} errors"
-            weights = "no weights" if m.policy.get("trained", True) is None else short_digest(m.checkpoint_digest)
+            weights = "none" if m.policy.get("trained", True) is None else short_digest(m.checkpoint_digest)
             last = when(m.updated_at).removesuffix(" UTC").split(" ")
             table.add_row(
                 f"{m.run_id}\n{escape(o['label'] or '-')}",
-                escape(f"{m.policy_name}\n{weights}"),
-                escape(m.preset_name),
+                escape(weights),
                 f"{stored}/{planned}" + (" partial" if stored < planned else "") + f"\n{success}",
                 f"{last[0]}\n{last[1][:5]}" + (" done" if m.finished_at else ""),
             )
