@@ -32,6 +32,7 @@ from envs.registry import get_benchmark
 from envs.robotwin import catalog, seeds
 from harness.api.commands import Command, CommandContext
 from harness.api.errors import UsageError
+from harness.api.verdicts import VerdictStore
 
 SETUP_TARGETS = ("robotwin-ci",)
 
@@ -86,7 +87,7 @@ def _check_task(task: str | None) -> None:
         raise UsageError(f"unknown RoboTwin task {task!r}; `wam-eval list --benchmark robotwin` lists them")
 
 
-def _list(args: argparse.Namespace, ctx: CommandContext) -> int:
+def _seeds_list(args: argparse.Namespace, ctx: CommandContext) -> int:
     _check_task(args.task)
     console = ctx.make_console()
     preset = _robotwin_preset(args.preset) if args.preset else None
@@ -120,7 +121,7 @@ def _list(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
+def _seeds_import(args: argparse.Namespace, ctx: CommandContext) -> int:
     console = ctx.make_console()
     preset = _robotwin_preset(args.preset)
     bench = get_benchmark(catalog.BENCHMARK)
@@ -145,7 +146,7 @@ def _import(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
+def _seeds_export(args: argparse.Namespace, ctx: CommandContext) -> int:
     _check_task(args.task)
     console = ctx.make_console()
     preset = _robotwin_preset(args.preset)
@@ -170,7 +171,7 @@ def _export(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
-def _refuse_under_stored_runs(store, *, task: str | None, protocol: str | None) -> None:
+def _refuse_under_stored_runs(store: VerdictStore, *, task: str | None, protocol: str | None) -> None:
     """A seed checked again and accepted shifts every later seed of its list: a run with stored
     episodes there would, when resumed, store the next episodes on other seeds than their index says."""
     affected = []
@@ -186,7 +187,7 @@ def _refuse_under_stored_runs(store, *, task: str | None, protocol: str | None) 
         )
 
 
-def _forget(args: argparse.Namespace, ctx: CommandContext) -> int:
+def _seeds_forget(args: argparse.Namespace, ctx: CommandContext) -> int:
     if not args.errors:
         raise UsageError(
             "seeds forget needs --errors: only verdicts of checks that raised can be forgotten; the "
@@ -218,7 +219,7 @@ def _forget(args: argparse.Namespace, ctx: CommandContext) -> int:
     return 0
 
 
-_SEEDS_COMMANDS = {"list": _list, "import": _import, "export": _export, "forget": _forget}
+_SEEDS_COMMANDS = {"list": _seeds_list, "import": _seeds_import, "export": _seeds_export, "forget": _seeds_forget}
 
 
 def _run_seeds(args: argparse.Namespace, argv: list[str], ctx: CommandContext) -> int:
