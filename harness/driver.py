@@ -192,8 +192,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         return stacks[p.hash]
 
     known = known_policy_info(outlook, spec, benchmark, preset)
-    done = finished_run(spec, options, benchmark, preset, keys, known=known,
-                        versions=versions(preset) if known is not None else None)
+    done = finished_run(spec, options, benchmark, preset, keys, known=known, versions=versions)
     if done is not None:
         return _nothing_to_do(done, keys, options, console)
     benchmark.check_available(preset)
@@ -367,12 +366,13 @@ _SAME_RUN_FIELDS = ("benchmark", "policy", "checkpoint", "policy_options")
 
 def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, preset: Preset,
                  keys: Sequence[EpisodeKey], *, known: PolicyInfo | None = None,
-                 versions: Mapping[str, str] | None = None) -> RunManifest | None:
+                 versions: Callable[[Preset], Mapping[str, str]] | None = None) -> RunManifest | None:
     """The stored run that already holds every planned episode of this invocation, found without
     building the policy or starting Ray; None when anything is left to do or the match is not certain.
 
     With the policy's PolicyInfo `known` unbuilt (a remote server's handshake), the run identity is
-    computed exactly, on the `versions` of this stack under the preset. Otherwise only built-in
+    computed exactly, on this stack's `versions` under the preset (asked only when the store holds a
+    run of this policy under this preset: RoboTwin's open a render device). Otherwise only built-in
     policies qualify (their identity follows from the spec, the preset and the simulator versions: a
     user's factory may have changed behind the same name): a local checkpoint while its size and
     modification time are those stored, a `hf://` one while the hub cache holds the same file
@@ -380,9 +380,13 @@ def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, pres
     if not Path(options.store).is_file():
         return None
     if known is not None:
-        identity, run_id = _identity(spec, preset, known, versions if versions is not None else benchmark.versions(preset))
         with ResultStore(options.store) as store:
-            manifest = next((m for m in store.runs() if m.run_id == run_id and m.identity == identity), None)
+            candidates = [m for m in store.runs() if (m.benchmark, m.preset_hash, m.policy_name)
+                          == (benchmark.name, preset.hash, known.name)]
+            if not candidates:
+                return None
+            identity, run_id = _identity(spec, preset, known, (versions or benchmark.versions)(preset))
+            manifest = next((m for m in candidates if m.run_id == run_id and m.identity == identity), None)
             return manifest if manifest is not None and _holds(store, manifest, keys, options) else None
     if spec.policy not in {e.name for e in BUILTIN}:
         return None
