@@ -1,7 +1,8 @@
 """The driver: turns an EvalSpec into stored episodes.
 
-It resolves the benchmark, decides the preset before anything is built (harness/run_plan.py), checks
-policy and preset against each other before anything slow starts, builds one executor, and inside a
+It resolves the benchmark, decides the preset before anything is built (harness/run_plan.py; a remote
+server's handshake is read for it), stops there when the run is already complete, checks policy and
+preset against each other before anything slow starts, builds one executor, and inside a
 store session (harness/store_session.py: the run opened and locked, the driver its only writer) skips
 what is already stored for the same run identity, has the executor prepare what the rest needs
 (harness/preparation.py: RoboTwin's expert-validated seeds), hands it the episodes, and stores each
@@ -23,7 +24,7 @@ from envs.base import Benchmark
 from envs.presets import Preset, describe_layout
 from envs.registry import get_benchmark
 from envs.versions import package_versions
-from harness.api.errors import UsageError
+from harness.api.errors import MissingDependencyError, UsageError
 from harness.api.hub_cache import CachedFile, cached, is_hub_ref, parse_ref
 from harness.api.types import EpisodeKey, EpisodeParams, EpisodeResult, ErrorSource, ImageLayout, jsonable
 from harness.api.version import git_commit, wam_eval_version
@@ -31,7 +32,7 @@ from harness.executors import Executor, InProcessExecutor
 from harness.preparation import run_preparation
 from harness.progress import RunProgress
 from harness.recording import RecordSpec
-from harness.run_plan import choose_preset
+from harness.run_plan import PolicyOutlook, choose_preset, policy_outlook
 from harness.spec import EvalSpec, episode_keys, plan_tasks, run_id_for, run_identity
 from harness.store import ResultStore, RunManifest
 from harness.store_session import StoreSession
@@ -177,10 +178,21 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
     inside a store session, and return what happened."""
     console = console or Console()
     benchmark = get_benchmark(spec.benchmark)
-    preset = choose_preset(spec, benchmark)  # before anything is built: harness/run_plan.py
+    # Before anything is built (harness/run_plan.py); for remote:// the server's handshake is read here.
+    outlook = policy_outlook(spec.policy, spec.policy_options)
+    preset = choose_preset(spec, benchmark, outlook.preferred_presets.get(benchmark.name))
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
     check_checkpoint(spec)
-    done = finished_run(spec, options, benchmark, preset, keys)
+    stacks: dict[str, dict[str, str]] = {}
+
+    def versions(p: Preset) -> dict[str, str]:
+        # Once per preset: RoboTwin's opens a render device in a subprocess to name it.
+        if p.hash not in stacks:
+            stacks[p.hash] = benchmark.versions(p)
+        return stacks[p.hash]
+
+    known = known_policy_info(outlook, spec, benchmark, preset)
+    done = finished_run(spec, options, benchmark, preset, keys, known=known, versions=versions)
     if done is not None:
         return _nothing_to_do(done, keys, options, console)
     benchmark.check_available(preset)
@@ -197,9 +209,10 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
         info = executor.policy_info()
         preferred = info.preferred_presets.get(benchmark.name)
         if not spec.preset and preferred and choose_preset(spec, benchmark, preferred).hash != preset.hash:
-            # A policy that names its protocol only once built (a remote server, a factory without a
-            # `preferred_presets` declaration) runs under it: its context comes from the preset, so it
-            # is built again. Every policy that declares its protocol gets it decided above instead.
+            # A policy that names its protocol only once built (a factory without a `preferred_presets`
+            # declaration, an entry point's; a remote server that changed since its handshake was read)
+            # runs under it: its context comes from the preset, so it is built again. Every policy that
+            # declares its protocol, remote servers included, gets it decided above instead.
             preset = choose_preset(spec, benchmark, preferred)
             keys = episode_keys(plan_tasks(spec, benchmark, preset))
             benchmark.check_available(preset)  # another protocol may need other assets or devices
@@ -207,7 +220,7 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
             executor = factory(spec.policy, context(preset))
             info = executor.policy_info()
         check_policy(info, benchmark, preset)
-        manifest = _manifest(spec, benchmark, preset, info, hub_checkpoint)
+        manifest = _manifest(spec, benchmark, preset, info, hub_checkpoint, versions(preset))
         job = WorkerJob(
             benchmark=spec.benchmark,  # what get_benchmark resolves in the workers
             preset=preset,
@@ -247,19 +260,24 @@ def _nothing_to_do(done: RunManifest, keys: Sequence[EpisodeKey], options: RunOp
     return RunOutcome(manifest=done, planned=list(keys), ran=0)
 
 
-def _manifest(spec: EvalSpec, benchmark: Benchmark, preset: Preset, info: PolicyInfo,
-              hub_checkpoint: CachedFile | None) -> RunManifest:
-    """The run this invocation belongs to: its identity, and what the store records beside it."""
-    versions = benchmark.versions(preset)
+def _identity(spec: EvalSpec, preset: Preset, info: PolicyInfo, versions: Mapping[str, str]) -> tuple[str, str]:
+    """(run identity, run id) of `spec` run by a policy reporting `info` under `preset` on `versions`."""
     identity = run_identity(policy=info, preset=preset, versions=versions, seed=policy_seed(spec, preset),
                             options=spec.policy_options, checkpoint=spec.checkpoint)
+    return identity, run_id_for(policy=info, preset=preset, identity=identity)
+
+
+def _manifest(spec: EvalSpec, benchmark: Benchmark, preset: Preset, info: PolicyInfo,
+              hub_checkpoint: CachedFile | None, versions: Mapping[str, str]) -> RunManifest:
+    """The run this invocation belongs to: its identity, and what the store records beside it."""
+    identity, run_id = _identity(spec, preset, info, versions)
     # Every package the preset's [simulator] table names is recorded, so the header's warning and
     # the report's note cover each of them (the identity keeps the benchmark's own stack).
     versions = {**versions, **{pkg: v for pkg, v in package_versions(preset.simulator).items() if pkg not in versions}}
     spec_record = {**spec.as_dict(), "checkpoint_file": checkpoint_fingerprint(spec),
                    "wam_eval": {"version": wam_eval_version(), "commit": git_commit()}}
     return RunManifest(
-        run_id=run_id_for(policy=info, preset=preset, identity=identity),
+        run_id=run_id,
         identity=identity,
         benchmark=benchmark.name,
         policy_name=info.name,
@@ -330,40 +348,101 @@ def checkpoint_fingerprint(spec: EvalSpec) -> dict[str, int] | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def known_policy_info(outlook: PolicyOutlook, spec: EvalSpec, benchmark: Benchmark, preset: Preset) -> PolicyInfo | None:
+    """The PolicyInfo the policy will report under `preset`, where it is known without building it (a
+    remote server's handshake); None otherwise. A refusal the built policy would make (the server
+    serves another benchmark or action size) is made here, before Ray starts."""
+    if outlook.info_for is None or is_hub_ref(spec.checkpoint):
+        return None  # (a hub file named as a remote policy's label is resolved to a path before the build)
+    ctx = policy_context(benchmark, preset, seed=policy_seed(spec, preset), checkpoint=spec.checkpoint,
+                         device=spec.device, options=spec.policy_options)
+    return outlook.info_for(ctx)
+
+
 # What a stored run's spec must share with a new invocation for the two to be the same run, when the
 # policy is a built-in one (its identity then follows from these, the preset and the versions alone).
 _SAME_RUN_FIELDS = ("benchmark", "policy", "checkpoint", "policy_options")
 
 
 def finished_run(spec: EvalSpec, options: RunOptions, benchmark: Benchmark, preset: Preset,
-                 keys: Sequence[EpisodeKey]) -> RunManifest | None:
+                 keys: Sequence[EpisodeKey], *, known: PolicyInfo | None = None,
+                 versions: Callable[[Preset], Mapping[str, str]] | None = None) -> RunManifest | None:
     """The stored run that already holds every planned episode of this invocation, found without
     building the policy or starting Ray; None when anything is left to do or the match is not certain.
 
-    Only built-in policies qualify (their identity follows from the spec, the preset and the
-    simulator versions: a user's factory or a remote server may have changed behind the same name),
-    and a local checkpoint only while its size and modification time are those stored."""
-    if spec.policy not in {e.name for e in BUILTIN} or not Path(options.store).is_file():
+    With the policy's PolicyInfo `known` unbuilt (a remote server's handshake), the run identity is
+    computed exactly, on this stack's `versions` under the preset (asked only when the store holds a
+    run of this policy under this preset: RoboTwin's open a render device). Otherwise only built-in
+    policies qualify (their identity follows from the spec, the preset and the simulator versions: a
+    user's factory may have changed behind the same name): a local checkpoint while its size and
+    modification time are those stored, a `hf://` one while the hub cache holds the same file
+    (sha256) at the same snapshot."""
+    if not Path(options.store).is_file():
         return None
-    if spec.checkpoint and "://" in spec.checkpoint:
-        return None  # a hub file may have a new snapshot behind the same name: only the policy can tell
+    if known is not None:
+        with ResultStore(options.store) as store:
+            candidates = [m for m in store.runs() if (m.benchmark, m.preset_hash, m.policy_name)
+                          == (benchmark.name, preset.hash, known.name)]
+            if not candidates:
+                return None
+            identity, run_id = _identity(spec, preset, known, (versions or benchmark.versions)(preset))
+            manifest = next((m for m in candidates if m.run_id == run_id and m.identity == identity), None)
+            return manifest if manifest is not None and _holds(store, manifest, keys, options) else None
+    if spec.policy not in {e.name for e in BUILTIN}:
+        return None
+    hub = _HubCheckpoint(spec.checkpoint) if is_hub_ref(spec.checkpoint) else None
+    if spec.checkpoint and "://" in spec.checkpoint and hub is None:
+        return None  # a URL only the policy resolves
     wanted = {k: v for k, v in spec.as_dict().items() if k in _SAME_RUN_FIELDS}
     seed = policy_seed(spec, preset)
     fingerprint = checkpoint_fingerprint(spec)
-    versions = benchmark.versions()
+    stack = benchmark.versions()
     with ResultStore(options.store) as store:
         for manifest in reversed(store.runs()):
             stored = manifest.spec
             if (manifest.benchmark != benchmark.name or manifest.preset_hash != preset.hash
-                    or {k: manifest.versions.get(k) for k in versions} != versions  # the identity's stack
+                    or {k: manifest.versions.get(k) for k in stack} != stack  # the identity's stack
                     or {k: stored.get(k) for k in _SAME_RUN_FIELDS} != wanted
                     or (stored.get("seed") if stored.get("seed") is not None else preset.env_seed) != seed
                     or stored.get("checkpoint_file") != fingerprint):
                 continue
-            have = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
-            if all(k.id in have for k in keys):
+            # The hub file last: without a recorded sha256 it is hashed, worth it only for a complete run.
+            if _holds(store, manifest, keys, options) and (hub is None or hub.same_as(manifest)):
                 return manifest
     return None
+
+
+def _holds(store: ResultStore, manifest: RunManifest, keys: Sequence[EpisodeKey], options: RunOptions) -> bool:
+    """Every key stored for the run (error rows counted unless they are to be run again)."""
+    have = store.stored_ids(manifest.run_id, errors=False if options.rerun_errors else None)
+    return all(k.id in have for k in keys)
+
+
+class _HubCheckpoint:
+    """A `hf://REPO/FILE` checkpoint as the local hub cache holds it, looked up once when first asked.
+
+    A stored run used the same model when the cache holds the file it recorded: same sha256 (the
+    identity's checkpoint digest is the file's) at the same snapshot (the files read beside it, such as
+    Fast-WAM's dataset statistics, come from that snapshot too). A file missing from the cache is no
+    match: the run then stops where it always did, on the line naming `wam-eval fetch`."""
+
+    def __init__(self, ref: str):
+        self._ref = ref
+        self._found: CachedFile | None | bool = False  # False: not looked up yet
+
+    def _cached(self) -> CachedFile | None:
+        if self._found is False:
+            try:
+                self._found = cached(parse_ref(self._ref))
+            except (UsageError, MissingDependencyError):
+                self._found = None
+        return self._found if isinstance(self._found, CachedFile) else None
+
+    def same_as(self, manifest: RunManifest) -> bool:
+        recorded = manifest.policy.get("checkpoint_hub") or {}
+        found = self._cached()
+        return (found is not None and recorded.get("sha256") == found.sha256
+                and recorded.get("revision") == found.revision)
 
 
 def _unprepared(key: EpisodeKey, task, problem: str) -> EpisodeResult:

@@ -32,17 +32,13 @@ def _task_order(cls: type) -> TaskOrder:
         return {}
 
 
-def report_facts(runs: Sequence[RunData] = ()) -> ReportFacts:
-    """The facts of every registered benchmark, and of each run's own benchmark where it was named
-    as module:Class (the run's spec keeps the reference it was started with)."""
-    refs: dict[str, str] = {name: name for name in BENCHMARKS}
-    for run in runs:
-        refs.setdefault(run.benchmark, str(run.manifest.spec.get("benchmark") or run.benchmark))
+def report_facts() -> ReportFacts:
+    """The facts of every registered benchmark (envs/registry.py)."""
     layouts: dict[str, TableLayout] = {}
     orders: dict[str, TaskOrder] = {}
-    for name, ref in refs.items():
+    for name in BENCHMARKS:
         try:
-            cls = benchmark_class(ref)
+            cls = benchmark_class(name)
         except Exception:  # noqa: BLE001 - a benchmark that does not load here: drawn without its facts
             continue
         layout = getattr(cls, "table_layout", None)
@@ -66,5 +62,5 @@ def load_baselines(dirs: Iterable[Path]) -> BaselineSet:
 
 
 def build_report(runs: Sequence[RunData], baselines: BaselineSet, **options: Any) -> Report:
-    """harness.report.model.build_report with the facts of these runs' benchmarks."""
-    return _model.build_report(runs, baselines, facts=report_facts(runs), **options)
+    """harness.report.model.build_report with the registered benchmarks' facts."""
+    return _model.build_report(runs, baselines, facts=report_facts(), **options)

@@ -5,23 +5,52 @@ known before the executor builds the policy. It is the user's --preset, else the
 was published under as far as it is known without building the policy (its registry entry's
 `preferred_presets`, or a `preferred_presets` mapping its factory declares), else the benchmark's
 default.
+
+A remote server names its protocol, and its PolicyInfo, in the handshake it sends on connect:
+`policy_outlook` reads that handshake (connect, read, close) so that both are known before the
+executor exists. A factory that names them only in the PolicyInfo of the policy it builds is the one
+case the driver must build to learn (and rebuild when the protocol it names is another).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from envs.base import Benchmark
 from envs.presets import Preset, resolve_preset
 from harness.api.errors import UsageError
 from harness.spec import EvalSpec
+from policies.base import PolicyContext, PolicyInfo
 from policies.registry import BUILTIN, policy_entries, resolve_policy_factory
+
+
+@dataclass(frozen=True)
+class PolicyOutlook:
+    """What is known of a policy before anything builds it."""
+
+    preferred_presets: Mapping[str, str] = field(default_factory=dict)  # benchmark -> preset it names
+    # Its PolicyInfo under a context, where that is known without building it (a remote server's
+    # handshake); None: only the built policy can tell.
+    info_for: Callable[[PolicyContext], PolicyInfo] | None = None
+
+
+def policy_outlook(policy_ref: str, options: Mapping[str, str]) -> PolicyOutlook:
+    """What the policy declares without being built; for `remote://`, what its server's handshake
+    says (read once, the connection closed: the executor's policy opens its own)."""
+    if policy_ref.startswith("remote://"):
+        from policies.remote.handshake import read_handshake  # websockets only for remote policies
+
+        handshake = read_handshake(policy_ref, options)
+        return PolicyOutlook(handshake.preferred_presets, handshake.policy_info)
+    return PolicyOutlook(declared_presets(policy_ref))
 
 
 def declared_presets(policy_ref: str) -> Mapping[str, str]:
     """benchmark -> preset the policy declares without being built: its registry entry's, else the
-    `preferred_presets` attribute of its factory (a class or function attribute). A remote server or
-    a factory that names its protocol only in its PolicyInfo declares nothing here."""
+    `preferred_presets` attribute of its factory (a class or function attribute). A remote server (its
+    handshake: `policy_outlook`) or a factory that names its protocol only in its PolicyInfo declares
+    nothing here."""
     if policy_ref.startswith("remote://"):
         return {}
     entry = policy_entries().get(policy_ref)

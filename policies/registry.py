@@ -31,6 +31,9 @@ class PolicyEntry:
     # "module:callable(name, ctx)" raising UsageError for a request that cannot run; called by the
     # driver before anything slow starts (Ray, model code). Must import nothing heavy.
     precheck: str | None = None
+    # "module:attribute" of each harness.api.commands.Command the policy brings to `wam-eval`
+    # (Fast-WAM: latency); the module must import nothing heavy, since --help builds every parser.
+    commands: tuple[str, ...] = ()
 
 
 # The protocol each Fast-WAM variant was published under (the authors' own evaluation scripts).
@@ -61,6 +64,7 @@ BUILTIN: tuple[PolicyEntry, ...] = (
         "Fast-WAM: current frame encoded once, 10 action-only denoising steps",
         _FASTWAM_PRESETS,
         _FASTWAM_PRECHECK,
+        commands=("policies.fastwam.commands:LATENCY",),
     ),
     PolicyEntry(
         "fastwam-novideo",

@@ -1,11 +1,14 @@
 """Adding a benchmark touches only its own package (docs/architecture.md, "Adding a benchmark"): a
 toy benchmark (tests/toy_benchmark.py, its preset in tests/data/) registered with one registry entry
 shows up in `list`, runs, and its report draws the table it declares, in its own task order; baseline
-rows are checked against its columns."""
+rows are checked against its columns; its own subcommand joins `wam-eval`. Plug-ins' commands are
+collected without importing torch or SAPIEN."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -51,3 +54,28 @@ def test_baseline_rows_are_checked_against_its_columns(toy_registered, tmp_path)
     )
     with pytest.raises(UsageError, match=r"toy_medium are not in the toy table \(toy_easy, toy_hard\)"):
         load_baseline_file(bad)
+
+
+def test_its_subcommand_joins_wam_eval(toy_registered, tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    assert main(["run", "--benchmark", "toy", "--policy", "noop", "--workers", "0", "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert main(["toy-count", "--suite", "toy_hard", "--store", str(store)]) == 0
+    assert capsys.readouterr().out.strip() == "toy_hard: 2 tasks, 0 verdict group(s)"
+    # The store is lent read-only: a mistyped path is refused, never created.
+    assert main(["toy-count", "--store", str(tmp_path / "typo.sqlite")]) == 2
+    assert not (tmp_path / "typo.sqlite").exists()
+
+
+def test_plugin_commands_are_collected_without_torch_or_sapien():
+    probe = (
+        "import sys\n"
+        "from harness.cli import build_parser\n"
+        "sub = next(a for a in build_parser()._actions if a.dest == 'command')\n"
+        "print(' '.join(sub.choices))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sapien', 'mplib')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    commands, heavy = out.stdout.splitlines()
+    assert {"seeds", "setup", "latency"} <= set(commands.split())
+    assert heavy == "[]"

@@ -168,6 +168,54 @@ def test_hf_checkpoint_and_assets_resolve_from_the_cache_and_the_run_records_the
     assert run.policy["extra"]["assets"].startswith("hf cache: ")
 
 
+def test_a_finished_run_on_a_hub_checkpoint_builds_nothing_while_the_cache_holds_its_file(hub_cache, tmp_path):
+    """The identity of a hf:// checkpoint is its file's sha256, known from the cache alone: a finished
+    run stops before the policy is built, until the cache's `main` points at another file."""
+    import io
+
+    from rich.console import Console
+
+    from harness.driver import RunOptions, run_evaluation
+    from harness.spec import EvalSpec
+    from policies.fastwam.checkpoint import save_checkpoint
+    from tests.fastwam.builders import seeded_network
+
+    class Built(Exception):
+        pass
+
+    built: list[str] = []
+
+    def factory(ref, ctx):
+        built.append(ctx.checkpoint)
+        raise Built
+
+    def again() -> str:
+        out = io.StringIO()
+        outcome = run_evaluation(spec, RunOptions(store=store, quiet=True, executor_factory=factory),
+                                 console=Console(file=out, width=200))
+        assert outcome.run_id == first.run_id and outcome.ran == 0
+        return out.getvalue()
+
+    store = tmp_path / "s.sqlite"
+    spec = EvalSpec(benchmark="libero", policy="fastwam", preset=SHORT_PRESET, suites=("libero_object",), tasks="0",
+                    episodes=1, checkpoint=f"hf://yuanty/fastwam/{CKPT}", policy_options={"assets": "hf"})
+    first = run_evaluation(spec, RunOptions(store=store, quiet=True))
+    assert first.ran == 1
+    assert "nothing to do: all 1 planned episode(s) are stored already" in again()
+    snapshot = hub_cache["cache"] / "models--yuanty--fastwam" / "snapshots" / ("a" * 40)
+    (snapshot / (CKPT + ".sha256")).unlink()  # fetched by other means: the sha256 is computed instead
+    assert "nothing to do" in again() and built == []
+
+    # `main` moves to a snapshot holding other weights under the same name: another model, built.
+    other = tmp_path / "other" / CKPT
+    other.parent.mkdir()
+    save_checkpoint(other, seeded_network(seed=2), variant=None)
+    lay_out(hub_cache["cache"], "yuanty/fastwam", {CKPT: other, STATS: hub_cache["made"] / STATS}, "d" * 40)
+    with pytest.raises(Built):
+        run_evaluation(spec, RunOptions(store=store, quiet=True, executor_factory=factory))
+    assert built == [str(hub_cache["cache"] / "models--yuanty--fastwam" / "snapshots" / ("d" * 40) / CKPT)]
+
+
 def test_missing_hub_files_are_one_line_naming_the_fetch_command(hub_cache, tmp_path):
     from harness.api.errors import MissingDependencyError
     from harness.driver import RunOptions, run_evaluation

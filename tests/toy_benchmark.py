@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.base import ResetOutcome, StepOutcome, SuiteInfo
+from harness.api.commands import Command, CommandContext
 from harness.api.report_facts import Column, TableLayout
 from harness.api.types import EpisodeKey, Observation, TaskInfo
 
@@ -19,6 +20,20 @@ PRESET = Path(__file__).resolve().parent / "data" / "toy-preset.toml"
 # Task names out of alphabetical order, so that a report listing them by index proves it read the
 # benchmark's own order.
 TASKS = {"toy_easy": ("stack", "reach"), "toy_hard": ("sort", "open")}
+
+
+def _count_arguments(parser, ctx: CommandContext) -> None:
+    parser.add_argument("--suite", default="toy_easy", help="the suite whose tasks to count (default toy_easy)")
+    ctx.add_store_option(parser)
+
+
+def _count(args, argv: list[str], ctx: CommandContext) -> int:
+    """Prints the suite's task count and how many seed verdicts the store holds for it."""
+    (suite,) = [s for s in ToyBenchmark().suites() if s.name == args.suite]
+    with ctx.open_verdicts(args.store, False) as store:
+        groups = store.verdict_groups("toy")
+    ctx.make_console().print(f"{suite.name}: {len(suite.tasks)} tasks, {len(groups)} verdict group(s)")
+    return 0
 
 
 class ToyBenchmark:
@@ -33,6 +48,9 @@ class ToyBenchmark:
         paper_trials="20 trials per task",
         paper_table="Table 9",
     )
+
+    # Its own `wam-eval toy-count`, as RoboTwin brings `seeds` and `setup`.
+    commands = (Command("toy-count", "count a toy suite's tasks", _count_arguments, _count),)
 
     def suites(self) -> Sequence[SuiteInfo]:
         return tuple(

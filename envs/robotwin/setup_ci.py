@@ -6,7 +6,7 @@ Steps, each skipped when already done:
      bookworm-backports (Debian 12's own Mesa 22 lavapipe fails); installed with apt when running as
      root, otherwise the error names the command;
   3. the stand-in's assets built from installed packages (envs/robotwin/standin.py).
-The command line is harness/cli/cmd_setup.py.
+The command line is envs/robotwin/commands.py (`wam-eval setup`).
 """
 
 from __future__ import annotations

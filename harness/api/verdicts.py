@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from harness.api.types import Verdict
@@ -74,3 +75,18 @@ class VerdictSink(Protocol):
         source: str,
         imported: bool = False,
     ) -> int: ...
+
+
+class VerdictStore(VerdictView, VerdictSink, Protocol):
+    """The verdict side of the results store, as the CLI lends it to a plug-in's command (`wam-eval
+    seeds`): the plug-in never opens the store itself."""
+
+    path: Path
+
+    def verdict_groups(self, benchmark: str | None = None, task: str | None = None) -> list[dict[str, Any]]: ...
+
+    def runs_with_episodes(self, benchmark: str, task: str, setting: str) -> list[str]: ...
+
+    def forget_error_verdicts(
+        self, benchmark: str, *, task: str | None = None, protocol: str | None = None
+    ) -> list[tuple[str, str, str, StoredVerdict]]: ...

@@ -24,16 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_doctor,
         cmd_export,
         cmd_fetch,
-        cmd_latency,
         cmd_list,
         cmd_presets,
         cmd_report,
         cmd_reproduce,
         cmd_run,
         cmd_runs,
-        cmd_seeds,
         cmd_serve,
-        cmd_setup,
+        plugins,
     )
 
     parser = OneLineParser(prog="wam-eval", description="Evaluate robot policies on LIBERO and RoboTwin 2.0.")
@@ -41,8 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print wam-eval's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for module in (cmd_list, cmd_fetch, cmd_run, cmd_runs, cmd_reproduce, cmd_presets, cmd_report, cmd_compare,
-                   cmd_export, cmd_latency, cmd_serve, cmd_seeds, cmd_setup, cmd_doctor):
+                   cmd_export, cmd_serve, cmd_doctor):
         module.register(sub)
+    # What plug-ins bring (RoboTwin: seeds, setup; Fast-WAM: latency), listed by their registry entries.
+    ctx = plugins.command_context()
+    for command in plugins.plugin_commands():
+        plugins.register(sub, command, ctx)
     return parser
 
 

@@ -155,19 +155,33 @@ def _declared_info(opts: RemoteOptions, ctx: PolicyContext, url: str, metadata: 
         extra={"remote": url, "capabilities": "declared by --policy-option", "mapping": mapping.name,
                "server_metadata": _jsonable_metadata(metadata)},
     )
+    return info, mapping
+
+
+def _warn_undeclared(info: PolicyInfo, mapping: WireMapping, opts: RemoteOptions, ctx: PolicyContext, url: str) -> None:
+    """Said once per policy built (not when the driver only reads the handshake): what was assumed."""
     assumed = [k for k in ("action_dim", "horizon", "name") if getattr(opts, k) is None]
     hints = []
     if assumed:
         hints.append(f"assumed, not declared: {', '.join(assumed)} (--policy-option KEY=VALUE)")
-    if not label:
+    if not ctx.checkpoint:
         hints.append("no --checkpoint LABEL names the served checkpoint in the run's identity")
     log.warning(
         "the server at %s is not a wam-eval server (no capabilities in its metadata): using %s keys, "
         "action_dim %d, horizon %s, cameras %s, images %s%s",
-        url, mapping.name, info.action_dim, info.horizon or "any", ",".join(cameras or ()) or "all",
-        "x".join(map(str, image_size)) if image_size else "as rendered", "".join(f"; {h}" for h in hints),
+        url, mapping.name, info.action_dim, info.horizon or "any", ",".join(info.cameras or ()) or "all",
+        "x".join(map(str, info.image_size)) if info.image_size else "as rendered", "".join(f"; {h}" for h in hints),
     )
-    return info, mapping
+
+
+def served_policy_info(url: str, opts: RemoteOptions, ctx: PolicyContext, metadata: Any,
+                       capabilities: ServerCapabilities | None) -> tuple[PolicyInfo, WireMapping]:
+    """The PolicyInfo of the policy served at `url` under `ctx`, and the wire mapping to talk to it:
+    declared by the server (checked against `ctx` and the options), else by the options. A function of
+    the handshake alone, so the driver's probe (handshake.py) and the built policy agree on it."""
+    if capabilities is not None:
+        return _served_info(capabilities, opts, ctx, url), MAPPINGS[opts.mapping] if opts.mapping else NATIVE
+    return _declared_info(opts, ctx, url, metadata)
 
 
 def _undeclared_digest(url: str, metadata: Any) -> str:
@@ -187,10 +201,8 @@ def _jsonable_metadata(metadata: Any) -> Any:
         return repr(metadata)
 
 
-def make_remote_policy(address: str, ctx: PolicyContext) -> RemotePolicy:
-    """The factory behind `--policy remote://host:port`: connect, read the handshake, check it."""
-    url = server_url(address)
-    opts = RemoteOptions.parse(ctx.options)
+def open_connection(url: str, opts: RemoteOptions) -> PolicyConnection:
+    """A connection to the server at `url` with its handshake read, or one line saying why there is none."""
     connection = PolicyConnection(url, connect_timeout=opts.connect_timeout, retry_timeout=opts.retry_timeout,
                                   request_timeout=opts.request_timeout)
     try:
@@ -199,11 +211,18 @@ def make_remote_policy(address: str, ctx: PolicyContext) -> RemotePolicy:
         raise MissingDependencyError(f"{exc} (start it with `wam-eval serve` or openpi's serve_policy.py)") from None
     except RemotePolicyError as exc:
         raise UsageError(str(exc)) from None
+    return connection
+
+
+def make_remote_policy(address: str, ctx: PolicyContext) -> RemotePolicy:
+    """The factory behind `--policy remote://host:port`: connect, read the handshake, check it."""
+    url = server_url(address)
+    opts = RemoteOptions.parse(ctx.options)
+    connection = open_connection(url, opts)
     try:
-        if connection.capabilities is not None:
-            return RemotePolicy(connection, _served_info(connection.capabilities, opts, ctx, url),
-                                MAPPINGS[opts.mapping] if opts.mapping else NATIVE)
-        info, mapping = _declared_info(opts, ctx, url, connection.metadata)
+        info, mapping = served_policy_info(url, opts, ctx, connection.metadata, connection.capabilities)
+        if connection.capabilities is None:
+            _warn_undeclared(info, mapping, opts, ctx, url)
         return RemotePolicy(connection, info, mapping)
     except Exception:
         connection.close()

@@ -1,4 +1,5 @@
-"""`wam-eval latency`: milliseconds per action chunk of a Fast-WAM variant (p50, p95)."""
+"""Fast-WAM's `wam-eval latency`: milliseconds per action chunk of a variant (p50, p95), named by
+its policy registry entry (policies/registry.py). torch loads only when the command runs."""
 
 from __future__ import annotations
 
@@ -8,32 +9,41 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.cli.console import make_console
+from harness.api.commands import Command, CommandContext
 
 VARIANTS = ("fastwam", "fastwam-joint", "fastwam-idm", "fastwam-novideo")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("latency", help="ms per action chunk of a Fast-WAM variant (random weights)")
+def _latency_arguments(p: argparse.ArgumentParser, ctx: CommandContext) -> None:
     p.add_argument("--policy", required=True, choices=VARIANTS, help="the Fast-WAM variant to time")
-    p.add_argument("--size", choices=("tiny", "full"), default="tiny",
-                   help="model size (default tiny; full needs a CUDA GPU)")
+    p.add_argument(
+        "--size", choices=("tiny", "full"), default="tiny", help="model size (default tiny; full needs a CUDA GPU)"
+    )
     p.add_argument("--device", help="torch device (default: cuda for full, cpu for tiny)")
-    p.add_argument("--benchmark", choices=("libero", "robotwin"), default="libero",
-                   help="sets image and state size (default libero)")
+    p.add_argument(
+        "--benchmark",
+        choices=("libero", "robotwin"),
+        default="libero",
+        help="sets image and state size (default libero)",
+    )
     p.add_argument("--iterations", type=int, default=20, help="timed calls (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    p.add_argument("--batch", type=int, default=1,
-                   help="observations per call (default 1)")
-    p.add_argument("--decode-video", action="store_true",
-                   help="Joint/IDM: also decode the imagined clip, as released IDM does (default: off)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default 1 on CPU: more threads on a small shared "
-                   "machine make the timings swing, not shrink)")
+    p.add_argument("--batch", type=int, default=1, help="observations per call (default 1)")
+    p.add_argument(
+        "--decode-video",
+        action="store_true",
+        help="Joint/IDM: also decode the imagined clip, as released IDM does (default: off)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default 1 on CPU: more threads on a small shared "
+        "machine make the timings swing, not shrink)",
+    )
     p.add_argument("--json", type=Path, help="also write the full result here (default: not written)")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
+def _run_latency(args: argparse.Namespace, argv: list[str], ctx: CommandContext) -> int:
     import torch
 
     from policies.fastwam.latency import measure_latency
@@ -41,10 +51,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     on_cpu = (args.device or ("cuda" if args.size == "full" else "cpu")).startswith("cpu")
     if args.threads or on_cpu:
         torch.set_num_threads(args.threads or 1)
-    console = make_console()
+    console = ctx.make_console()
     result = measure_latency(
-        args.policy, args.size, device=args.device, warmup=args.warmup, iterations=args.iterations,
-        batch=args.batch, benchmark=args.benchmark, decode_video=args.decode_video,
+        args.policy,
+        args.size,
+        device=args.device,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        batch=args.batch,
+        benchmark=args.benchmark,
+        decode_video=args.decode_video,
     )
     table = Table(title=f"{result.variant} latency per action chunk", title_justify="left", show_header=False)
     table.add_column("field", no_wrap=True)
@@ -70,3 +86,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.as_dict(), indent=2))
     return 0
+
+
+LATENCY = Command(
+    "latency", "ms per action chunk of a Fast-WAM variant (random weights)", _latency_arguments, _run_latency
+)
