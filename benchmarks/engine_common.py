@@ -37,6 +37,9 @@ class TimedExecutor:
     finished_at: list[float] = field(default_factory=list)  # when each result reached the driver
     # CPU seconds used by then: the driver's process plus the Ray actors' processes
     cpu_at: list[float] = field(default_factory=list)
+    # CPU seconds used by then by the Ray this driver started (raylet, GCS, agents, log monitor):
+    # work the bare loop does not have, competing with the episodes for the same cores
+    ray_cpu_at: list[float] = field(default_factory=list)
 
     def policy_info(self):
         return self.inner.policy_info()
@@ -48,11 +51,13 @@ class TimedExecutor:
             # starts one to load the policy): only env builds and episodes are timed.
             start_workers(len(keys))
         pids = actor_pids(self.inner)
+        system = ray_system_pids(exclude=pids) if pids else []
 
         def timed(result: EpisodeResult) -> None:
             on_result(result)  # stored (and shown) first: the stamp covers the whole way to the store
             self.finished_at.append(time.perf_counter())
             self.cpu_at.append(time.process_time() + sum(process_cpu_s(pid) for pid in pids))
+            self.ray_cpu_at.append(sum(process_cpu_s(pid, missing=0.0) for pid in system))
 
         t0 = time.perf_counter()
         self.inner.run(job, keys, timed)
@@ -69,6 +74,7 @@ class HarnessRun:
     episodes: int
     finished_at: list[float] = field(default_factory=list)
     cpu_at: list[float] = field(default_factory=list)
+    ray_cpu_at: list[float] = field(default_factory=list)
     results: list[EpisodeResult] = field(default_factory=list)
 
     @property
@@ -86,6 +92,32 @@ class HarnessRun:
     def steady_episode_cpu_s(self) -> float:
         """CPU seconds per episode once running (driver and actor processes together)."""
         return steady_episode_s(self.cpu_at)
+
+    @property
+    def engine_s(self) -> list[float]:
+        """Per episode after the first: the time between two results stored that the episode itself
+        did not take (its rollout's total_ms, measured where it ran). What is left is the engine's:
+        handing the episode over, the result's way back, storing it, the worker's bookkeeping. Other
+        load slows it no more than it slows anything else, so it holds on a shared machine where
+        the bare-loop comparison is noise."""
+        return [
+            (b - a) - r.timings.total_ms / 1000.0
+            for a, b, r in zip(self.finished_at, self.finished_at[1:], self.results[1:])
+        ]
+
+    @property
+    def loop_s(self) -> list[float]:
+        """Per episode: the rollout loop's own time, inside the episode (its total less reset,
+        physics, rendering and the policy call)."""
+        t = [r.timings for r in self.results]
+        return [(x.total_ms - x.reset_ms - x.env_ms - x.render_ms - x.policy_ms) / 1000.0 for x in t]
+
+    @property
+    def ray_system_cores(self) -> float:
+        """Cores the Ray processes other than the workers kept busy once running (0 without Ray)."""
+        if len(self.ray_cpu_at) < 2:
+            return 0.0
+        return (self.ray_cpu_at[-1] - self.ray_cpu_at[0]) / (self.finished_at[-1] - self.finished_at[0])
 
 
 def steady_episode_s(finished_at: Sequence[float]) -> float:
@@ -115,7 +147,8 @@ def run_harness(spec: EvalSpec, make_executor: Callable) -> HarnessRun:
     if errors:
         raise RuntimeError(f"benchmark episodes failed: {errors[:3]}")
     return HarnessRun(wall_s=wall, run_s=timed[0].run_s, episodes=len(outcome.results),
-                      finished_at=timed[0].finished_at, cpu_at=timed[0].cpu_at, results=outcome.results)
+                      finished_at=timed[0].finished_at, cpu_at=timed[0].cpu_at, ray_cpu_at=timed[0].ray_cpu_at,
+                      results=outcome.results)
 
 
 def actor_pids(executor: Any) -> list[int]:
@@ -128,11 +161,43 @@ def actor_pids(executor: Any) -> list[int]:
     return [ray.get(slot.actor.ready.remote())[2] for slot in slots]
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine (Linux /proc), all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+def process_cpu_s(pid: int, *, missing: float | None = None) -> float:
+    """User + system CPU seconds of a process on this machine (Linux /proc), all its threads;
+    `missing` for a process that is gone (else the error)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        if missing is None:
+            raise
+        return missing
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ray_system_pids(*, exclude: Sequence[int] = ()) -> list[int]:
+    """The processes of the local Ray this driver started (raylet, GCS, log monitor, and the agents
+    and idle workers they started), less the `exclude`d worker actors; [] when it joined a Ray it
+    did not start. Ray's node record is private API: a benchmark may lean on it, the engine does not."""
+    try:
+        import ray._private.worker as ray_worker
+
+        node = ray_worker._global_node
+        roots = {info.process.pid for infos in node.all_processes.values() for info in infos if info.process}
+    except Exception:  # noqa: BLE001 - not started here, or Ray changed its internals: no figure
+        return []
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = set(roots), set(roots)
+    while frontier:
+        frontier = {pid for pid, ppid in parent.items() if ppid in frontier} - found
+        found |= frontier
+    return sorted(found - set(exclude))
 
 
 def machine() -> dict[str, Any]:

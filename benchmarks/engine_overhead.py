@@ -15,8 +15,15 @@ work on a shared machine disturbs far less than wall time). Simulator imports ar
 any timing, so the in-process variants do not pay them; a Ray actor pays them in its first
 episode's env build, outside the steady state.
 
+On a shared machine the bare-loop comparison is as noisy as the load, so the engine's own share is
+measured directly too: per episode, the time between two results stored that the episode itself
+did not take (its rollout's total, timed where it ran): handing it over, the result's way back,
+storing it. With the rollout loop's own time inside the episode and the CPU that Ray's own
+processes (raylet, GCS, agents) use meanwhile, that is all the harness adds to the bare loop's work.
+
     python benchmarks/engine_overhead.py [--episodes 6] [--rounds 3]
-Writes benchmarks/out/engine_overhead.json and .md.
+Writes benchmarks/out/engine_overhead.json and .md, and appends the summary with the commit it
+measured, the date and the load average to benchmarks/out/engine_overhead.history.jsonl (in git).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import argparse
 import os
 import statistics
 import time
+from typing import Any
 
 from engine_common import PRESET, load_note, machine, run_harness, spec_for, steady_episode_s, write_figures
 
@@ -51,9 +59,10 @@ def bare_loop(suite: str, task_index: int, episodes: int) -> dict[str, float]:
     max_steps = preset.max_steps_for(suite, task.name)
     warmup = list(preset.warmup_action or benchmark.noop_action_for(preset))
     env = benchmark.make_env(task, preset, cameras=preset.render.cameras)
-    finished_at, cpu_at = [], []
+    finished_at, cpu_at, own = [], [], []
     for episode in range(episodes):
         key = EpisodeKey("libero", suite, task.name, "default", episode)
+        started = time.perf_counter()
         obs = env.reset(key, render=False).observation
         for i in range(preset.warmup_steps):
             obs = env.step(warmup, render=i == preset.warmup_steps - 1).observation
@@ -70,17 +79,20 @@ def bare_loop(suite: str, task_index: int, episodes: int) -> dict[str, float]:
                     break
             obs = out.observation
         finished_at.append(time.perf_counter())
+        own.append(finished_at[-1] - started)
         cpu_at.append(time.process_time())
     wall = time.perf_counter() - t0
     env.close()
+    between = [b - a - t for a, b, t in zip(finished_at, finished_at[1:], own[1:])]
     return {"wall_s": wall, "steady_episode_s": steady_episode_s(finished_at),
-            "steady_episode_cpu_s": steady_episode_s(cpu_at)}
+            "steady_episode_cpu_s": steady_episode_s(cpu_at), "engine_ms": [1000 * x for x in between]}
 
 
-def harness(spec, make_executor) -> dict[str, float]:
+def harness(spec, make_executor) -> dict[str, Any]:
     run = run_harness(spec, make_executor)
     return {"wall_s": run.wall_s, "steady_episode_s": run.steady_episode_s,
-            "steady_episode_cpu_s": run.steady_episode_cpu_s}
+            "steady_episode_cpu_s": run.steady_episode_cpu_s, "engine_ms": [1000 * x for x in run.engine_s],
+            "loop_ms": [1000 * x for x in run.loop_s], "ray_system_cores": run.ray_system_cores}
 
 
 def main() -> None:
@@ -115,9 +127,14 @@ def main() -> None:
             rounds[-1][name] = {**fn(), "load_1min_before": load}
             print(f"round {r + 1} {name}: {rounds[-1][name]}", flush=True)
     load_after = os.getloadavg()
+    info = machine()
 
     def values(name: str, what: str) -> list[float]:
         return [rd[name][what] for rd in rounds]
+
+    def per_episode(name: str, what: str) -> float:
+        """The median over every episode of every round (0 when the variant has no such figure)."""
+        return statistics.median(x for rd in rounds for x in rd[name].get(what, [0.0]))
 
     summary = {
         name: {
@@ -125,6 +142,9 @@ def main() -> None:
             "steady_episode_s_median": statistics.median(values(name, "steady_episode_s")),
             "steady_episode_cpu_s_median": statistics.median(values(name, "steady_episode_cpu_s")),
             "wall_s_best": min(values(name, "wall_s")),
+            "engine_ms_per_episode_median": per_episode(name, "engine_ms"),
+            "loop_ms_per_episode_median": per_episode(name, "loop_ms"),
+            "ray_system_cores_median": statistics.median(rd[name].get("ray_system_cores", 0.0) for rd in rounds),
         }
         for name in variants
     }
@@ -140,10 +160,15 @@ def main() -> None:
             "cpu_overhead_median": overhead(name, "steady_episode_cpu_s_median"),
             "whole_run_overhead_best": overhead(name, "wall_s_best"),
             "whole_run_extra_s_best": summary[name]["wall_s_best"] - bare["wall_s_best"],
+            # What the harness itself adds per episode, as a share of the bare loop's episode:
+            # the time between episodes that is not theirs, the rollout loop's own time, and the
+            # cores Ray's own processes keep busy (a share of the cores the episode could use).
+            "engine_share": (summary[name]["engine_ms_per_episode_median"] - bare["engine_ms_per_episode_median"]
+                             + summary[name]["loop_ms_per_episode_median"]) / 1000 / bare["steady_episode_s_median"],
+            "ray_system_share": summary[name]["ray_system_cores_median"] / info["cores"],
         }
         for name in ("in-process", "ray-1")
     }
-    info = machine()
     data = {
         "benchmark": "engine_overhead", "machine": info, "preset": PRESET.name, "suite": args.suite,
         "task": args.task, "episodes": args.episodes, "rounds": rounds, "summary": summary, "figures": figures,
@@ -172,6 +197,23 @@ def main() -> None:
             f"{m['steady_episode_s_median']:.2f} | {100 * f['steady_overhead_median']:+.1f}% | "
             f"{m['steady_episode_cpu_s_median']:.2f} | {100 * f['cpu_overhead_median']:+.1f}% | "
             f"{m['wall_s_best']:.1f} | {100 * f['whole_run_overhead_best']:+.1f}% ({f['whole_run_extra_s_best']:+.1f} s) |"
+        )
+    lines += [
+        "",
+        "The engine's own share, per episode (medians over every episode; load does not inflate it the way "
+        "it inflates the wall times above):",
+        "",
+        "| variant | between episodes, not theirs (ms) | rollout loop's own (ms) | share of a bare episode | Ray's own processes (cores) |",
+        "|---|---|---|---|---|",
+        f"| bare loop | {bare['engine_ms_per_episode_median']:.1f} | - | - | - |",
+    ]
+    for name, f in figures.items():
+        m = summary[name]
+        lines.append(
+            f"| {name} | {m['engine_ms_per_episode_median']:.1f} | {m['loop_ms_per_episode_median']:.1f} | "
+            f"{100 * f['engine_share']:+.2f}% | "
+            + (f"{m['ray_system_cores_median']:.3f} ({100 * f['ray_system_share']:.1f}% of {info['cores']})"
+               if name != "in-process" else "-") + " |"
         )
     lines += [
         "",
