@@ -113,6 +113,7 @@ def evaluate(
 
         say = console_say(console) if console is not None else None  # None: plain lines on stderr
         run_options.executor_factory = ray_executor_factory(engine or RayEngineOptions(workers=workers), say=say)
+        run_options.policy_on_cluster = bool(engine and engine.address)
     outcome = run_evaluation(spec, run_options, console=console, argv=argv or ("wam_eval.evaluate",))
     return Evaluation(episodes=_episodes(run_options.store, outcome), run_id=outcome.run_id, outcome=outcome)
 
