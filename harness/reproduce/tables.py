@@ -43,7 +43,6 @@ PAPER_METHODS: Mapping[str, str] = {
     "fastwam-idm": "Fast-WAM-IDM",
     "fastwam-novideo": "Fast-WAM w.o. video co-train",
 }
-DEFAULT_METHOD = "Fast-WAM"  # the paper's own method, for policies the paper has no row for
 # The Optional IDM release is not in the paper: its figures are the official README's, per mode.
 OPTIONAL_IDM_METHODS: Mapping[str, str] = {
     "idm": "Fast-WAM Optional IDM, idm mode (README)",
@@ -51,13 +50,14 @@ OPTIONAL_IDM_METHODS: Mapping[str, str] = {
 }
 
 
-def paper_method(spec: EvalSpec) -> str:
-    """The published row a run of this spec is judged against by default."""
+def paper_method(spec: EvalSpec) -> str | None:
+    """The published row of the policy a run of this spec evaluates; None for a policy the paper has
+    no row for (a baseline, a user's model): it must be told which row to be judged against."""
     mode = spec.policy_options.get("action_infer_mode")
     optional = spec.checkpoint is not None and is_optional_idm(spec.checkpoint)
     if spec.policy == "fastwam-idm" and (optional or mode):
-        return OPTIONAL_IDM_METHODS.get(mode or "idm", DEFAULT_METHOD)
-    return PAPER_METHODS.get(spec.policy, DEFAULT_METHOD)
+        return OPTIONAL_IDM_METHODS.get(mode or "idm")
+    return PAPER_METHODS.get(spec.policy)
 
 
 def get_table(name: str) -> PaperTable:
