@@ -103,9 +103,9 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
     narrowed = bool(args.suite or args.tasks or args.episodes)
     console.print(f"[bold]reproduce[/] {table.title} ({table.benchmark}) under {escape(preset.name)}"
                   + (" - [yellow]narrowed: only part of the table runs[/]" if narrowed else " - the full protocol"))
-    suites = ", ".join(spec.suites)
+    suites = escape(", ".join(spec.suites))
     console.print(f"[bold]plan[/] {len(keys)} episodes: suites {suites}; tasks {escape(spec.tasks or 'all')}; settings "
-                  f"{', '.join(spec.settings or preset.settings)}; {spec.episodes or preset.episodes_per_task} episodes per "
+                  f"{escape(', '.join(spec.settings or preset.settings))}; {spec.episodes or preset.episodes_per_task} episodes per "
                   f"task and setting (the protocol: {preset.episodes_per_task})", soft_wrap=True)
     console.print(f"[bold]judged against[/] {escape(paper.method)} in {escape(paper.source.id)} {table.title} "
                   f"({escape(paper.protocol)})", soft_wrap=True)
@@ -117,20 +117,21 @@ def print_plan(console: Console, table: PaperTable, spec: EvalSpec, args: argpar
 
 
 def print_verdicts(console: Console, verdicts: TableVerdicts) -> None:
-    table = Table(title=f"reproduction of {verdicts.title}: {verdicts.run_id} against {verdicts.paper_method} "
-                        f"({verdicts.paper_source})", title_justify="left")
+    # Everything a user's baseline file or preset names is text, not rich markup (escape).
+    table = Table(title=f"reproduction of {escape(verdicts.title)}: {verdicts.run_id} against "
+                        f"{escape(verdicts.paper_method)} ({escape(verdicts.paper_source)})", title_justify="left")
     # Cells wrap to fit 80 columns in a log and are never cut short; a verdict stays on one line.
     for col in ("cell", "ours", "paper", "p (binomial)", "paper in our 95% CI", "verdict", "part run"):
         table.add_column(col, overflow="fold", no_wrap=col == "verdict")
     for c in verdicts.cells:
         ours = f"{c.successes}/{c.n} ({100 * c.rate:.1f}%)" + ("" if c.n == c.planned else f" of {c.planned} planned")
         if c.verdict is None:
-            table.add_row(c.label, ours, "-", "-", "-", "no paper figure", c.part)
+            table.add_row(escape(c.label), ours, "-", "-", "-", "no paper figure", escape(c.part))
             continue
         lo, hi = c.interval
-        table.add_row(c.label, ours, f"{c.paper_percent:g}%", f"{c.p_value:.3g}",
+        table.add_row(escape(c.label), ours, f"{c.paper_percent:g}%", f"{c.p_value:.3g}",
                       f"{'yes' if c.paper_inside else 'no'} ({100 * lo:.1f}-{100 * hi:.1f})",
-                      f"[{_COLOURS.get(c.verdict, 'yellow')}]{c.verdict}[/]", c.part)
+                      f"[{_COLOURS.get(c.verdict, 'yellow')}]{c.verdict}[/]", escape(c.part))
     console.print(table)
     if verdicts.narrowed:
         console.print("[yellow]narrowed run: each verdict covers only the part named in its row; the Average needs "
