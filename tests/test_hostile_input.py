@@ -129,7 +129,7 @@ def test_reproduce_prints_a_user_baselines_names_as_text(tmp_path):
     from harness.cli.cmd_reproduce import paper_row, print_plan, print_verdicts
     from harness.reporting import load_baselines
     from harness.reproduce.cells import judge_cells
-    from harness.reproduce.tables import TABLES, table_spec
+    from harness.reproduce.tables import get_table, table_spec
     from harness.spec import episode_keys, plan_tasks
 
     odd_source, odd_method, odd_protocol = "src[/]odd", "pol[/red]icy [bold]x", "as run by [link=http://x]us[/]"
@@ -138,7 +138,7 @@ def test_reproduce_prints_a_user_baselines_names_as_text(tmp_path):
         f'method = "{odd_method}"\nprotocol = "{odd_protocol}"\ntrials_per_cell = 500\n'
         "success = { libero_object = 90.0 }\n"
     )
-    table = TABLES["table2"]
+    table = get_table("table2")
     paper = paper_row(load_baselines([tmp_path]), table, odd_method)
     spec = table_spec(table, policy="noop", suites=("libero_object",), tasks="0", episodes=1)
     preset = resolve_preset("openpi-libero")

@@ -16,7 +16,7 @@ from envs.presets import resolve_preset
 from harness.report.baselines import baseline_dirs
 from harness.reporting import load_baselines
 from harness.reproduce.cells import judge_cells
-from harness.reproduce.tables import TABLES, table_spec
+from harness.reproduce.tables import get_table, table_spec
 from harness.reproduce.verdict import (
     ABOVE,
     BELOW,
@@ -80,7 +80,7 @@ def _rows(keys, successes):
 
 
 def test_cells_of_the_full_table_and_of_a_narrowed_one():
-    table, bench = TABLES["table2"], LiberoBenchmark()
+    table, bench = get_table("table2"), LiberoBenchmark()
     preset = resolve_preset("fastwam-libero")
     full = episode_keys(plan_tasks(table_spec(table, policy="fastwam"), bench, preset))
     assert len(full) == 2000
@@ -110,7 +110,7 @@ def test_a_suite_outside_the_table_is_refused():
     from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="Table 2 has no suite libero_90"):
-        table_spec(TABLES["table2"], policy="noop", suites=("libero_90",))
+        table_spec(get_table("table2"), policy="noop", suites=("libero_90",))
 
 
 def test_protocol_mismatch_is_said_only_where_the_protocols_differ():
@@ -177,7 +177,7 @@ def test_each_policy_is_judged_against_its_own_row():
     from harness.cli.cmd_reproduce import paper_row
     from harness.reproduce.tables import paper_method
 
-    table, base = TABLES["table2"], load_baselines(baseline_dirs())
+    table, base = get_table("table2"), load_baselines(baseline_dirs())
 
     def row(policy, checkpoint=None, **options):
         spec = table_spec(table, policy=policy, checkpoint=checkpoint, policy_options=options)

@@ -14,6 +14,7 @@ from rich.table import Table
 from envs.presets import Preset, builtin_presets, preset_from_mapping
 from envs.registry import get_benchmark
 from harness.api.errors import UsageError
+from harness.api.report_facts import PaperTable
 from harness.cli import cmd_robustness
 from harness.cli.args import csv_list
 from harness.cli.cmd_run import (
@@ -32,7 +33,7 @@ from harness.report.baselines import BaselineResult, BaselineSet, baseline_dirs
 from harness.reporting import build_report, load_baselines
 from harness.reproduce.cells import AVERAGE, TableVerdicts, judge_cells, protocol_mismatch
 from harness.reproduce.estimate import estimate
-from harness.reproduce.tables import TABLES, PaperTable, get_table, paper_method, table_spec
+from harness.reproduce.tables import get_table, paper_method, paper_tables, table_spec
 from harness.reproduce.verdict import ABOVE, BELOW, REPRODUCED
 from harness.spec import EvalSpec, episode_keys, plan_tasks
 from harness.store import ResultStore
@@ -43,7 +44,7 @@ _COLOURS = {REPRODUCED: "green", BELOW: "red", ABOVE: "yellow"}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run one of the paper's tables under its protocol and judge each cell")
     targets = p.add_subparsers(dest="target", required=True, parser_class=type(p))
-    for table in TABLES.values():
+    for table in paper_tables().values():
         t = targets.add_parser(
             table.name, help=f"the paper's {table.title} ({table.benchmark}): every suite, task, setting and episode")
         add_table_arguments(t)

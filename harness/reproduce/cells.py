@@ -12,10 +12,10 @@ from typing import Any
 
 from envs.base import Benchmark
 from envs.presets import Preset
+from harness.api.report_facts import PaperTable
 from harness.api.types import EpisodeKey
 from harness.report.baselines import BaselineResult, successes_of
 from harness.reproduce import verdict as rule
-from harness.reproduce.tables import PaperTable
 
 AVERAGE = "average"
 VERDICTS_FILE = "verdicts.json"
