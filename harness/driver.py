@@ -44,7 +44,7 @@ from policies.registry import BUILTIN, precheck_policy
 
 @dataclass
 class RunOptions:
-    store: Path  # the results store (its default is the command line's: harness/cli/stores.py)
+    store: Path  # the results store (its default, for the CLI and wam_eval alike: harness.store.DEFAULT_STORE)
     rerun_errors: bool = False
     verbose: bool = False
     quiet: bool = False

@@ -8,7 +8,8 @@ import, those inside functions and under TYPE_CHECKING included).
 - the report (harness.report) imports only the store and the shared layer;
 - `wam-eval reproduce` (harness.reproduce and its commands) reaches a benchmark's package only through
   envs.registry and a policy's only through policies.registry: the tables, perturbations and
-  published rows are facts the benchmarks and policies declare (harness.api records).
+  published rows are facts the benchmarks and policies declare (harness.api records);
+- the Python API (wam_eval) sits below the command line, which is built on it: it never imports harness.cli.
 
 EXCEPTIONS lists the imports that break it today; it may only shrink: an entry that no longer
 matches an import fails the test too, so a fixed arrow cannot come back unnoticed.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ("envs", "policies", "harness")
+PROJECT = ("envs", "policies", "harness", "wam_eval")
 SHARED = ("harness.api",)  # the shared layer: seam records, errors, verdict views
 REPORT_MAY_USE = SHARED + ("harness.store", "harness.stats")
 REPRODUCE = ("harness.reproduce", "harness.cli.cmd_reproduce", "harness.cli.cmd_robustness")
@@ -63,6 +64,7 @@ CONTRACTS = (
     Contract("RoboTwin never imports LIBERO", ("envs.robotwin",), ("envs.libero",)),
     Contract("the report reads only the store and the shared layer", ("harness.report",),
              PROJECT, REPORT_MAY_USE + ("harness.report",)),
+    Contract("the Python API never imports the command line", ("wam_eval",), ("harness.cli",)),
     Contract("reproduction reaches benchmarks and policies only through their registries", REPRODUCE,
              ("envs", "policies"), REPRODUCE_MAY_USE),
 )
