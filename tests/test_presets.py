@@ -140,11 +140,11 @@ BUILTIN_HASHES = {
     "fastwam-libero-pro": "d7e4131582e86162",
     "libero-pro": "ed10fe2bffb61c25",
     "openpi-libero-pro": "b92eeeb5300b84c3",
-    "fastwam-robotwin": "29c463f2054d3768",
+    "fastwam-robotwin": "7e2db218a73319ed",
     "lerobot-libero": "e1c4828d1069ddd1",
     "openpi-libero": "add27f0b5015199b",
-    "robotwin2-official": "8c1b663f09031d1e",
-    "robotwin2-primitives": "c0eabf3d058acb87",
+    "robotwin2-official": "ba2a96295b65587f",
+    "robotwin2-primitives": "ce34d27e68ca94bf",
 }
 
 

@@ -27,7 +27,6 @@ class RoboTwinParams(Strict):
     instruction_type: Literal["seen", "unseen"] = Field("unseen", description="seen or unseen")
     instruction_candidates: PositiveInt = Field(100, description="an integer >= 1")
     seed_stride: PositiveInt = Field(catalog.SEED_STRIDE, description="an integer >= 1")
-    expert_check: bool = Field(True, description="true or false")
     max_seed_tries: PositiveInt = Field(2000, description="an integer >= 1")
     seed_chunk: PositiveInt = Field(5, description="an integer >= 1")
     task_configs: dict[Literal["clean", "randomized"], Name] = Field(

@@ -48,8 +48,8 @@ def test_both_robotwin_presets_name_the_authors_stack_outside_their_hash():
         assert p.protocol_kind(AUTHORS_STACK) == "official protocol", "cuRobo and toppra are named, not compared"
         assert [d[0] for d in p.simulator_differences(RUNTIME_STACK)] == ["robotwin_code", "sapien"]
     # The stack is advice: the protocols' hashes (and so every stored run's identity) are unchanged.
-    assert presets["robotwin2-official"].hash == "8c1b663f09031d1e"
-    assert presets["fastwam-robotwin"].hash == "29c463f2054d3768"
+    assert presets["robotwin2-official"].hash == "ba2a96295b65587f"
+    assert presets["fastwam-robotwin"].hash == "7e2db218a73319ed"
     standin = presets["robotwin2-primitives"]
     assert standin.protocol_kind(RUNTIME_STACK) == "NOT an official protocol"
     assert standin.simulator_differences(RUNTIME_STACK) == [], "the stand-in is defined on the runtime's stack"
