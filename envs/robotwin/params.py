@@ -1,13 +1,16 @@
-"""A RoboTwin preset's `[params]` table, parsed once into typed fields with the defaults its schema
-declares (preset_rules.RoboTwinParams checks a preset when it loads), so the benchmark, the env and
-the seed search read `p.planner` rather than each its own `params.get("planner", ...)`."""
+"""A RoboTwin preset's `[params]` table as typed fields, taken from the schema's parse
+(preset_rules.RoboTwinParams: its types and defaults), so the benchmark, the env and the seed search
+read `p.planner` rather than each its own `params.get("planner", ...)`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from pydantic import ValidationError
+
 from envs.presets import Preset
+from envs.presets.schema import describe_error
 from envs.robotwin.preset_rules import RoboTwinParams as ParamsSchema
 from harness.api.errors import UsageError
 
@@ -15,51 +18,47 @@ from harness.api.errors import UsageError
 EXPERT_PROTOCOL_KEYS = ("embodiment", "planner", "assets", "task_configs", "standin")
 
 
-def _default(name: str) -> Any:
-    return ParamsSchema.model_fields[name].get_default(call_default_factory=True)
-
-
 @dataclass(frozen=True)
 class PresetParams:
     # Arm names (one shared by both arms, or left and right) and, for two single arms, their distance.
-    embodiment: tuple[Any, ...] = tuple(_default("embodiment"))
-    action_dim: int = _default("action_dim")
-    planner: str = _default("planner")  # the expert's planner backend: curobo (CUDA) or mplib
-    assets: str = _default("assets")  # RoboTwin's asset snapshot, or "standin" (wam-eval setup robotwin-ci)
-    instruction_type: str = _default("instruction_type")
-    instruction_candidates: int = _default("instruction_candidates")  # eval_policy.py: test_num (100)
-    seed_stride: int = _default("seed_stride")
-    seed_chunk: int = _default("seed_chunk")  # candidate seeds per preparation item
-    max_seed_tries: int = _default("max_seed_tries")  # candidates after which a (task, setting) gives up
-    tasks: tuple[str, ...] | None = None  # the only tasks the preset runs; None: all
-    task_configs: Mapping[str, str] = field(default_factory=lambda: dict(_default("task_configs")))
-    standin: Mapping[str, Any] = field(default_factory=dict)  # the stand-in embodiment (envs/robotwin/standin.py)
+    embodiment: tuple[Any, ...]
+    action_dim: int
+    planner: str  # the expert's planner backend: curobo (CUDA) or mplib
+    assets: str  # RoboTwin's asset snapshot, or "standin" (wam-eval setup robotwin-ci)
+    instruction_type: str
+    instruction_candidates: int  # eval_policy.py: test_num (100)
+    seed_stride: int
+    seed_chunk: int  # candidate seeds per preparation item
+    max_seed_tries: int  # candidates after which a (task, setting) gives up
+    tasks: tuple[str, ...] | None  # the only tasks the preset runs; None: all
+    task_configs: Mapping[str, str]
+    standin: Mapping[str, Any]  # the stand-in embodiment (envs/robotwin/standin.py); empty when not given
     # The table as the preset wrote it: digests over it must not move when a default is filled in.
     written: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, preset: Preset) -> "PresetParams":
-        p = dict(preset.params)
-        base = cls()
+        """The fields from the schema's own parse (its types and defaults), not a second reading."""
+        written = dict(preset.params)
         try:
-            tasks = p.get("tasks")
-            return cls(
-                embodiment=tuple(p.get("embodiment", base.embodiment)),
-                action_dim=int(p.get("action_dim", base.action_dim)),
-                planner=str(p.get("planner", base.planner)),
-                assets=str(p.get("assets", base.assets)),
-                instruction_type=str(p.get("instruction_type", base.instruction_type)),
-                instruction_candidates=int(p.get("instruction_candidates", base.instruction_candidates)),
-                seed_stride=int(p.get("seed_stride", base.seed_stride)),
-                seed_chunk=int(p.get("seed_chunk", base.seed_chunk)),
-                max_seed_tries=int(p.get("max_seed_tries", base.max_seed_tries)),
-                tasks=None if tasks is None else tuple(str(t) for t in tasks),
-                task_configs={str(k): str(v) for k, v in dict(p.get("task_configs", base.task_configs)).items()},
-                standin=dict(p.get("standin", {})),
-                written=p,
-            )
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"preset {preset.name}: a [params] value has the wrong type ({exc})") from None
+            m = ParamsSchema.model_validate(written)
+        except ValidationError as exc:
+            raise UsageError(f"preset {preset.name}: params.{describe_error(exc, ParamsSchema)}") from None
+        return cls(
+            embodiment=tuple(m.embodiment),
+            action_dim=m.action_dim,
+            planner=m.planner,
+            assets=m.assets,
+            instruction_type=m.instruction_type,
+            instruction_candidates=m.instruction_candidates,
+            seed_stride=m.seed_stride,
+            seed_chunk=m.seed_chunk,
+            max_seed_tries=m.max_seed_tries,
+            tasks=None if m.tasks is None else tuple(m.tasks),
+            task_configs=dict(m.task_configs),
+            standin={} if m.standin is None else m.standin.model_dump(),
+            written=written,
+        )
 
     @property
     def standin_assets(self) -> bool:
