@@ -78,8 +78,10 @@ class Benchmark(Protocol):
     """Optional class attributes, read where present (a benchmark without them still runs):
     `preset_rules: PresetRules` (what its presets may say beyond the generic schema),
     `table_layout: harness.api.report_facts.TableLayout` (its paper's headline table; without it a
-    report shows one column per suite) and `commands: tuple[harness.api.commands.Command, ...]`
-    (its `wam-eval` subcommands)."""
+    report shows one column per suite), `paper_tables: tuple[harness.api.report_facts.PaperTable, ...]`
+    (the tables `wam-eval reproduce` can run in full), `perturbations:
+    harness.api.perturbations.Perturbations` (perturbed suites for `reproduce robustness`) and
+    `commands: tuple[harness.api.commands.Command, ...]` (its `wam-eval` subcommands)."""
 
     name: str
     default_preset: str

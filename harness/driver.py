@@ -44,7 +44,7 @@ from policies.registry import BUILTIN, precheck_policy
 
 @dataclass
 class RunOptions:
-    store: Path  # the results store (its default is the command line's: harness/cli/stores.py)
+    store: Path  # the results store (its default, for the CLI and wam_eval alike: harness.store.DEFAULT_STORE)
     rerun_errors: bool = False
     verbose: bool = False
     quiet: bool = False
@@ -55,6 +55,9 @@ class RunOptions:
     video_dir: Path | None = None  # default: videos/ beside the store
     video_fps: int = 5
     force_unlock: bool = False  # take the run's lock from whoever holds it (run --force-unlock)
+    # The policy runs on a Ray cluster's nodes (--address): a remote server the driver cannot reach
+    # may still be reachable from them, so the handshake is then read where the policy is built.
+    policy_on_cluster: bool = False
 
     def record_spec(self, run_id: str) -> RecordSpec | None:
         if self.record == "none":
@@ -179,7 +182,12 @@ def run_evaluation(spec: EvalSpec, options: RunOptions, *, console: Console | No
     console = console or Console()
     benchmark = get_benchmark(spec.benchmark)
     # Before anything is built (harness/run_plan.py); for remote:// the server's handshake is read here.
-    outlook = policy_outlook(spec.policy, spec.policy_options)
+    try:
+        outlook = policy_outlook(spec.policy, spec.policy_options)
+    except MissingDependencyError:
+        if not options.policy_on_cluster:
+            raise
+        outlook = PolicyOutlook()  # the executor builds the policy on the nodes and learns it there
     preset = choose_preset(spec, benchmark, outlook.preferred_presets.get(benchmark.name))
     keys = episode_keys(plan_tasks(spec, benchmark, preset))  # validates suites, tasks, episodes
     check_checkpoint(spec)

@@ -25,6 +25,10 @@ from harness.api.types import EndReason, EpisodeKey, EpisodeResult, Verdict
 from harness.api.verdicts import VERDICT_ERROR, StoredVerdict  # noqa: F401 - importable from here too
 from harness.holder import Holder, pid_alive
 
+# Where results go when no store is named: the command line's `--store` default and the Python API's
+# (wam_eval) alike, defined here, below both, so that neither imports the other for it.
+DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
+
 SCHEMA_VERSION = 4  # 2: per-candidate preparation verdicts replace seed lists; 3: episodes' drift check;
 # 4: a run lock names its holder by boot id and process start time, not by PID alone
 # Older schemas this wam-eval brings up to date when it opens them (one function per step).

@@ -13,7 +13,7 @@ import functools
 import importlib
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Callable, Mapping
+from typing import Callable, Mapping, cast
 
 from harness.api.errors import UsageError
 from policies.base import Policy, PolicyContext
@@ -34,11 +34,16 @@ class PolicyEntry:
     # "module:attribute" of each harness.api.commands.Command the policy brings to `wam-eval`
     # (Fast-WAM: latency); the module must import nothing heavy, since --help builds every parser.
     commands: tuple[str, ...] = ()
+    # "module:callable(name, checkpoint, options) -> str | None": the published row (a baseline
+    # method) a run of this policy reproduces, which `wam-eval reproduce` judges it against; None:
+    # the policy has no row. Must import nothing heavy.
+    paper_row: str | None = None
 
 
 # The protocol each Fast-WAM variant was published under (the authors' own evaluation scripts).
 _FASTWAM_PRESETS = {"libero": "fastwam-libero", "robotwin": "fastwam-robotwin"}
 _FASTWAM_PRECHECK = "policies.fastwam.request:precheck"
+_FASTWAM_PAPER_ROW = "policies.fastwam.paper_rows:paper_row"
 
 BUILTIN: tuple[PolicyEntry, ...] = (
     PolicyEntry(
@@ -65,6 +70,7 @@ BUILTIN: tuple[PolicyEntry, ...] = (
         _FASTWAM_PRESETS,
         _FASTWAM_PRECHECK,
         commands=("policies.fastwam.commands:LATENCY",),
+        paper_row=_FASTWAM_PAPER_ROW,
     ),
     PolicyEntry(
         "fastwam-novideo",
@@ -72,6 +78,7 @@ BUILTIN: tuple[PolicyEntry, ...] = (
         "Fast-WAM trained without video co-training (same inference path)",
         _FASTWAM_PRESETS,
         _FASTWAM_PRECHECK,
+        paper_row=_FASTWAM_PAPER_ROW,
     ),
     PolicyEntry(
         "fastwam-joint",
@@ -79,6 +86,7 @@ BUILTIN: tuple[PolicyEntry, ...] = (
         "Fast-WAM-Joint: future video and actions denoised together",
         _FASTWAM_PRESETS,
         _FASTWAM_PRECHECK,
+        paper_row=_FASTWAM_PAPER_ROW,
     ),
     PolicyEntry(
         "fastwam-idm",
@@ -86,6 +94,7 @@ BUILTIN: tuple[PolicyEntry, ...] = (
         "Fast-WAM-IDM: future video first, then actions conditioned on it",
         _FASTWAM_PRESETS,
         _FASTWAM_PRECHECK,
+        paper_row=_FASTWAM_PAPER_ROW,
     ),
     PolicyEntry(
         "robotwin-expert",
@@ -135,6 +144,15 @@ def precheck_policy(ref: str, ctx: PolicyContext) -> None:
     entry = policy_entries().get(ref)
     if entry is not None and entry.precheck:
         _load_target(entry.precheck)(ref, ctx)
+
+
+def published_row(ref: str, checkpoint: str | None, options: Mapping[str, str]) -> str | None:
+    """The published row a run of this policy reproduces (see PolicyEntry.paper_row); None: it has none."""
+    entry = policy_entries().get(ref)
+    if entry is None or entry.paper_row is None:
+        return None
+    row = cast(Callable[[str, "str | None", Mapping[str, str]], "str | None"], _load_target(entry.paper_row))
+    return row(ref, checkpoint, options)
 
 
 def make_policy(ref: str, ctx: PolicyContext) -> Policy:

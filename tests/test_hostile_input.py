@@ -115,3 +115,40 @@ def test_report_md_escapes_html_from_the_store(tmp_path):
     outside_code = markdown.split("```json")[0]
     assert "<script>" not in outside_code and "<img" not in outside_code
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in outside_code
+
+
+def test_reproduce_prints_a_user_baselines_names_as_text(tmp_path):
+    # A user's baseline file names the source, method and protocol a reproduction is judged against:
+    # printed as text, never read as rich markup (an unbalanced [/] would abort the print).
+    import argparse
+
+    from rich.console import Console
+
+    from envs.libero import LiberoBenchmark
+    from envs.presets import resolve_preset
+    from harness.cli.cmd_reproduce import paper_row, print_plan, print_verdicts
+    from harness.reporting import load_baselines
+    from harness.reproduce.cells import judge_cells
+    from harness.reproduce.tables import get_table, table_spec
+    from harness.spec import episode_keys, plan_tasks
+
+    odd_source, odd_method, odd_protocol = "src[/]odd", "pol[/red]icy [bold]x", "as run by [link=http://x]us[/]"
+    (tmp_path / "mine.toml").write_text(
+        f'[source]\nid = "{odd_source}"\ntitle = "t"\n\n[[result]]\nbenchmark = "libero"\ntable = "Table 2"\n'
+        f'method = "{odd_method}"\nprotocol = "{odd_protocol}"\ntrials_per_cell = 500\n'
+        "success = { libero_object = 90.0 }\n"
+    )
+    table = get_table("table2")
+    paper = paper_row(load_baselines([tmp_path]), table, odd_method)
+    spec = table_spec(table, policy="noop", suites=("libero_object",), tasks="0", episodes=1)
+    preset = resolve_preset("openpi-libero")
+    console = Console(record=True, width=300)
+    args = argparse.Namespace(suite=("libero_object",), tasks="0", episodes=1, store=tmp_path / "none.sqlite", workers=0)
+    print_plan(console, table, spec, args, paper, preset)
+    keys = episode_keys(plan_tasks(spec, LiberoBenchmark(), preset))
+    rows = [{"episode_id": k.id, "suite": k.suite, "setting": k.setting, "success": True} for k in keys]
+    print_verdicts(console, judge_cells(table, LiberoBenchmark(), preset, keys, rows, paper, run_id="r"))
+    out = console.export_text()
+    assert f"judged against {odd_method} in {odd_source} Table 2 ({odd_protocol})" in out
+    assert f"against {odd_method} ({odd_source})" in out  # the verdict table's title
+    assert f"measured under {odd_protocol}" in out  # the protocol warning

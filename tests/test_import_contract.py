@@ -5,7 +5,11 @@ import, those inside functions and under TYPE_CHECKING included).
 - envs/ and policies/ import from harness/ only the shared layer;
 - envs/ never imports policies/, and policies/ never imports envs/;
 - envs.libero never imports envs.robotwin (nor the other way round);
-- the report (harness.report) imports only the store and the shared layer.
+- the report (harness.report) imports only the store and the shared layer;
+- `wam-eval reproduce` (harness.reproduce and its commands) reaches a benchmark's package only through
+  envs.registry and a policy's only through policies.registry: the tables, perturbations and
+  published rows are facts the benchmarks and policies declare (harness.api records);
+- the Python API (wam_eval) sits below the command line, which is built on it: it never imports harness.cli.
 
 EXCEPTIONS lists the imports that break it today; it may only shrink: an entry that no longer
 matches an import fails the test too, so a fixed arrow cannot come back unnoticed.
@@ -21,9 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ("envs", "policies", "harness")
+PROJECT = ("envs", "policies", "harness", "wam_eval")
 SHARED = ("harness.api",)  # the shared layer: seam records, errors, verdict views
 REPORT_MAY_USE = SHARED + ("harness.store", "harness.stats")
+REPRODUCE = ("harness.reproduce", "harness.cli.cmd_reproduce", "harness.cli.cmd_robustness")
+# What reproduction may import of envs/ and policies/: the registries, and the protocol records every
+# benchmark shares (the Benchmark protocol, presets); never one benchmark's or policy's own package.
+REPRODUCE_MAY_USE = ("envs.registry", "envs.base", "envs.presets", "policies.registry")
 
 # (importing module, imported module) pairs that break a contract today. Shrink only.
 EXCEPTIONS: set[tuple[str, str]] = {
@@ -56,6 +64,9 @@ CONTRACTS = (
     Contract("RoboTwin never imports LIBERO", ("envs.robotwin",), ("envs.libero",)),
     Contract("the report reads only the store and the shared layer", ("harness.report",),
              PROJECT, REPORT_MAY_USE + ("harness.report",)),
+    Contract("the Python API never imports the command line", ("wam_eval",), ("harness.cli",)),
+    Contract("reproduction reaches benchmarks and policies only through their registries", REPRODUCE,
+             ("envs", "policies"), REPRODUCE_MAY_USE),
 )
 
 
@@ -133,8 +144,15 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "harness" / "store.py").write_text("")
     (tmp_path / "envs" / "demo" / "bench.py").write_text("def f():\n    from ...harness import store\n")
+    (tmp_path / "harness" / "reproduce").mkdir()
+    (tmp_path / "harness" / "reproduce" / "__init__.py").write_text("")
+    (tmp_path / "harness" / "reproduce" / "tables.py").write_text(
+        "from envs.registry import BENCHMARKS\nfrom envs.demo.bench import f\n")
+    (tmp_path / "envs" / "registry.py").write_text("")
     found = violations(tmp_path)
     assert found["envs/ imports only the shared layer from harness/"] == [("envs.demo.bench", "harness.store")]
+    assert found["reproduction reaches benchmarks and policies only through their registries"] == [
+        ("harness.reproduce.tables", "envs.demo.bench")]
 
 
 def main(argv: list[str]) -> int:

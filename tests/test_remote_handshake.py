@@ -119,6 +119,24 @@ def test_a_finished_run_on_openpis_server_builds_nothing(tmp_path):
     assert len(policy.received) == calls  # the server was asked for its metadata, never for actions
 
 
+def test_on_a_cluster_a_server_the_driver_cannot_reach_is_left_to_the_nodes(tmp_path):
+    """With --address the policy is built on the cluster's nodes, which may reach a server the driver
+    cannot: the driver's failed handshake does not stop the run, the executor builds the policy."""
+    port = free_port()
+    spec = EvalSpec(benchmark="libero", policy=f"remote://127.0.0.1:{port}", suites=("libero_object",), tasks="0",
+                    episodes=1, policy_options={"connect_timeout": "1"})
+    built: list[str] = []
+
+    def factory(ref, ctx):
+        built.append(ref)
+        return InProcessExecutor(ref, ctx)  # here the nodes cannot reach it either: the build says so
+
+    options = RunOptions(store=tmp_path / "s.sqlite", executor_factory=factory, policy_on_cluster=True)
+    with pytest.raises(MissingDependencyError, match=rf"cannot reach the policy server at ws://127\.0\.0\.1:{port}"):
+        run_evaluation(spec, options)
+    assert built == [spec.policy]
+
+
 def test_an_unreachable_server_is_one_line_before_anything_is_built(tmp_path):
     port = free_port()
     spec = EvalSpec(benchmark="libero", policy=f"remote://127.0.0.1:{port}", suites=("libero_object",), tasks="0",

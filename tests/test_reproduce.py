@@ -3,6 +3,7 @@ on the issue's slice of Table 2 (real LIBERO, in-process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from envs.presets import resolve_preset
 from harness.report.baselines import baseline_dirs
 from harness.reporting import load_baselines
 from harness.reproduce.cells import judge_cells
-from harness.reproduce.tables import TABLES, table_spec
+from harness.reproduce.tables import get_table, table_spec
 from harness.reproduce.verdict import (
     ABOVE,
     BELOW,
@@ -50,7 +51,6 @@ def test_power_worked_by_hand():
     assert power(10, 0.5, 0.6) == pytest.approx(expected, rel=1e-12)
     # At a paper rate of 1.0 only the drop to 0.9 exists: power 1 - 0.9^n reaches 0.8 at n = 16.
     assert not enough_episodes(15, 1.0) and enough_episodes(16, 1.0)
-    assert 1 - 0.9**15 < 0.8 <= 1 - 0.9**16
 
 
 @pytest.mark.parametrize("k, n, paper, verdict, inside", [
@@ -79,7 +79,7 @@ def _rows(keys, successes):
 
 
 def test_cells_of_the_full_table_and_of_a_narrowed_one():
-    table, bench = TABLES["table2"], LiberoBenchmark()
+    table, bench = get_table("table2"), LiberoBenchmark()
     preset = resolve_preset("fastwam-libero")
     full = episode_keys(plan_tasks(table_spec(table, policy="fastwam"), bench, preset))
     assert len(full) == 2000
@@ -109,7 +109,19 @@ def test_a_suite_outside_the_table_is_refused():
     from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="Table 2 has no suite libero_90"):
-        table_spec(TABLES["table2"], policy="noop", suites=("libero_90",))
+        table_spec(get_table("table2"), policy="noop", suites=("libero_90",))
+
+
+def test_protocol_mismatch_is_said_only_where_the_protocols_differ():
+    from harness.reproduce.cells import protocol_mismatch
+
+    paper, hashes = _paper(), {"fastwam-libero": resolve_preset("fastwam-libero").hash}
+    assert protocol_mismatch(resolve_preset("fastwam-libero"), paper, hashes) == ""
+    said = protocol_mismatch(resolve_preset("openpi-libero"), paper, hashes)
+    assert said.startswith("protocols differ: this run used openpi-libero #") and "under fastwam-libero" in said
+    # A row measured as "reported by" a paper is never the same protocol as a wam-eval preset.
+    other = dataclasses.replace(paper, protocol="as reported by the Fast-WAM paper (Table 2)")
+    assert "under as reported by" in protocol_mismatch(resolve_preset("fastwam-libero"), other, hashes)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -121,17 +133,21 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
     """The issue's slice: ~1 min (two 280-step LIBERO episodes in-process)."""
     store, out = tmp_path / "s.sqlite", tmp_path / "report"
+    # noop has no row in the paper: it is judged against the row --against names, under another protocol.
     argv = ["reproduce", "table2", "--suite", "libero_object", "--tasks", "0", "--episodes", "2", "--policy", "noop",
-            "--workers", "0", "--store", str(store), "--out", str(out)]
+            "--against", "Fast-WAM", "--workers", "0", "--store", str(store), "--out", str(out)]
     first = cli(*argv)
     assert first.returncode == 0, first.stderr
     text = first.stdout
     assert "plan 2 episodes: suites libero_object; tasks 0" in text and "narrowed" in text
     assert "estimate no measured pace yet" in text
+    mismatch = "protocols differ: this run used openpi-libero"
+    assert text.count(mismatch) == 2  # in the plan, before anything runs, and under the verdicts
     assert "2 planned, 0 already stored, 2 to run" in text
     assert "below paper" in text and "1 of 10 tasks, 2 of 50 episodes each" in text
     verdicts = json.loads((out / "verdicts.json").read_text())
     assert verdicts["narrowed"] and verdicts["paper_method"] == "Fast-WAM"
+    assert verdicts["protocol_mismatch"].startswith(mismatch) and "under fastwam-libero" in verdicts["protocol_mismatch"]
     (cell,) = verdicts["cells"]
     assert (cell["column"], cell["successes"], cell["n"], cell["verdict"]) == ("libero_object", 0, 2, "below paper")
     from harness.store import ResultStore
@@ -140,6 +156,7 @@ def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
         assert len(s.episode_rows(verdicts["run_id"])) == 2
     report = (out / "report.md").read_text()
     assert "| Object | Verdict |" in report and "n=2 | below paper |" in report
+    assert "Warning: " + mismatch in report
 
     again = cli(*argv)  # resumes like `run`: nothing left, the same verdicts, an estimate from the stored pace
     assert again.returncode == 0, again.stderr
@@ -148,11 +165,18 @@ def test_reproduce_on_a_slice_plans_stores_reports_judges_and_resumes(tmp_path):
     assert json.loads((out / "verdicts.json").read_text())["cells"] == verdicts["cells"]
 
 
+def test_a_policy_without_a_paper_row_needs_against(tmp_path):
+    got = cli("reproduce", "table2", "--policy", "noop", "--store", str(tmp_path / "s.sqlite"))
+    assert got.returncode == 2 and not (tmp_path / "s.sqlite").exists()
+    (line,) = got.stderr.strip().splitlines()
+    assert "no row for policy 'noop'" in line and "--against METHOD" in line and "Fast-WAM-Joint" in line, line
+
+
 def test_each_policy_is_judged_against_its_own_row():
     from harness.cli.cmd_reproduce import paper_row
     from harness.reproduce.tables import paper_method
 
-    table, base = TABLES["table2"], load_baselines(baseline_dirs())
+    table, base = get_table("table2"), load_baselines(baseline_dirs())
 
     def row(policy, checkpoint=None, **options):
         spec = table_spec(table, policy=policy, checkpoint=checkpoint, policy_options=options)
@@ -166,7 +190,7 @@ def test_each_policy_is_judged_against_its_own_row():
     assert idm.source.id == "fastwam-readme"
     first = row("fastwam-idm", optional, action_infer_mode="first_frame")
     assert first.average == 97.75 and first.success["libero_10"] == 95.8
-    assert row("noop").method == "Fast-WAM"
+    assert paper_method(table_spec(table, policy="noop")) is None  # no row of its own: --against is required
     from harness.api.errors import UsageError
 
     with pytest.raises(UsageError, match="no row 'pi7'.*choose --against from: .*OpenVLA"):

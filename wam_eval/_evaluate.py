@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.api.errors import UsageError
-from harness.cli.stores import DEFAULT_STORE
 from harness.driver import RunOptions, RunOutcome, run_evaluation
 from harness.executors import InProcessExecutor
 from harness.spec import EvalSpec
-from harness.store import ResultStore
+from harness.store import DEFAULT_STORE, ResultStore
 from policies.base import Policy
 
 if TYPE_CHECKING:
@@ -63,6 +62,7 @@ def evaluate(
     force_unlock: bool = False,
     label: str | None = None,
     console: Console | None = None,
+    say: Callable[[str, str], None] | None = None,
     argv: Sequence[str] = (),
 ) -> Evaluation:
     """Evaluate `policy` (a registry name, `remote://HOST:PORT`, `module:factory`, or a Policy object)
@@ -72,7 +72,11 @@ def evaluate(
     `workers=0` (the default) runs in this process; None or N > 0 uses Ray actors (`engine` for the
     rest of the engine's settings). A policy object always runs in this process; one that declares no
     checkpoint digest needs `checkpoint=LABEL` (a training step, say), or every evaluation of it would
-    be the same run."""
+    be the same run.
+
+    `console` shows the plan and the progress bar; `say(text, level)` receives the Ray engine's own
+    lines (cluster start, worker failures; level "info", "warning" or "error"), printed plainly on
+    stderr when None."""
     if workers is not None and workers < 0:
         raise UsageError(f"workers must be 0 (in-process) or more, not {workers}")
     if episodes is not None and episodes < 1:
@@ -107,12 +111,11 @@ def evaluate(
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:
-        from harness.cli.console import console_say
         from harness.ray_engine import ray_executor_factory
         from harness.ray_engine.options import RayEngineOptions
 
-        say = console_say(console) if console is not None else None  # None: plain lines on stderr
         run_options.executor_factory = ray_executor_factory(engine or RayEngineOptions(workers=workers), say=say)
+        run_options.policy_on_cluster = bool(engine and engine.address)
     outcome = run_evaluation(spec, run_options, console=console, argv=argv or ("wam_eval.evaluate",))
     return Evaluation(episodes=_episodes(run_options.store, outcome), run_id=outcome.run_id, outcome=outcome)
 

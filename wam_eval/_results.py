@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.api.errors import UsageError
-from harness.cli.stores import DEFAULT_STORE
 from harness.report import ReportFiles, default_out_dir, write_report
 from harness.report.aggregate import RunData, latest_run_id, load_run, open_store
 from harness.report.baselines import baseline_dirs
@@ -19,7 +18,7 @@ from harness.report.compare import Comparison, check_presets, compare_runs
 from harness.report.model import Report
 from harness.report.write_latex import LatexOptions
 from harness.reporting import build_report, layout_for, load_baselines
-from harness.store import ResultStore, RunManifest
+from harness.store import DEFAULT_STORE, ResultStore, RunManifest
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,8 @@ import numpy as np
 
 from envs.base import Env, SuiteInfo
 from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
-from envs.libero.paper_table import TABLE_LAYOUT
+from envs.libero.paper_table import PAPER_TABLES, TABLE_LAYOUT
+from envs.libero.perturbations import PERTURBATIONS
 from envs.libero.preset_rules import ACTION_DIM, RULES
 from envs.presets import Preset
 from envs.versions import package_versions
@@ -26,6 +27,8 @@ class LiberoBenchmark:
     default_preset = "openpi-libero"
     preset_rules = RULES
     table_layout = TABLE_LAYOUT
+    paper_tables = PAPER_TABLES  # `wam-eval reproduce table2`
+    perturbations = PERTURBATIONS  # LIBERO-PRO's suites, for `wam-eval reproduce robustness`
 
     def __init__(self) -> None:
         self._suites: tuple[SuiteInfo, ...] | None = None

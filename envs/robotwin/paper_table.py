@@ -5,7 +5,7 @@ the same tasks on the same seeds, so the report adds randomized minus clean on m
 from __future__ import annotations
 
 from envs.robotwin.catalog import BENCHMARK
-from harness.api.report_facts import Column, TableLayout
+from harness.api.report_facts import Column, PaperTable, TableLayout
 
 TABLE_LAYOUT = TableLayout(
     benchmark=BENCHMARK,
@@ -17,3 +17,6 @@ TABLE_LAYOUT = TableLayout(
     mean_over_tasks=True,
     matched_pair=("clean", "randomized"),
 )
+
+# What `wam-eval reproduce table1` runs: every suite of the table under its protocol.
+PAPER_TABLES = (PaperTable("table1", ("robotwin2",), TABLE_LAYOUT),)

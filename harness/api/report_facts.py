@@ -61,6 +61,25 @@ class TableLayout:
         return value if self.open_columns or value in self.column_keys() else None
 
 
+@dataclass(frozen=True)
+class PaperTable:
+    """A paper table a benchmark can reproduce in full (`wam-eval reproduce NAME`), declared in the
+    benchmark's package (`Benchmark.paper_tables`): the suites its protocol runs and the layout its
+    cells follow."""
+
+    name: str  # as the command takes it: table2
+    suites: tuple[str, ...]
+    layout: TableLayout
+
+    @property
+    def title(self) -> str:
+        return self.layout.paper_table  # as baseline files name it: "Table 2"
+
+    @property
+    def benchmark(self) -> str:
+        return self.layout.benchmark
+
+
 def one_column_per_suite(benchmark: str, rows: Sequence[Mapping] = ()) -> TableLayout:
     """The table of a benchmark that declares no layout: one column per suite seen in the rows."""
     suites = sorted({r["suite"] for r in rows})

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from envs.libero.perturbations import KIND_BY_KEY
 from envs.registry import get_benchmark
 from harness.api.errors import UsageError
 from harness.cli.args import csv_list
@@ -32,9 +31,11 @@ from harness.report.robustness_baselines import load_published, robustness_basel
 from harness.report.robustness_writers import write_robustness
 from harness.reproduce.estimate import estimate
 from harness.reproduce.robustness import (
+    BENCHMARK,
     RobustnessPlan,
     drift_coverage,
     parse_kinds,
+    perturbations,
     place_suite,
     plan_robustness,
     robustness_preset,
@@ -62,10 +63,11 @@ def register_target(targets: argparse._SubParsersAction) -> None:
 
 
 def print_plan(console: Console, plan: RobustnessPlan, spec: EvalSpec, args: argparse.Namespace) -> None:
-    benchmark = get_benchmark("libero")
+    benchmark = get_benchmark(BENCHMARK)
     preset = choose_preset(spec, benchmark)
     keys = episode_keys(plan_tasks(spec, benchmark, preset))
-    kinds = ", ".join(f"{k} ({KIND_BY_KEY[k].what})" for k in plan.kinds)
+    by_key = perturbations().kind_by_key
+    kinds = ", ".join(f"{k} ({by_key[k].what})" for k in plan.kinds)
     console.print(f"[bold]reproduce[/] robustness under {preset.name} #{preset.hash}: base suites "
                   f"{', '.join(plan.bases)}; perturbations {kinds}", soft_wrap=True)
     for suite, why in plan.skipped:
@@ -93,13 +95,13 @@ def print_drops(console: Console, report: RobustnessReport) -> None:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     console = make_console()
     kinds = parse_kinds(args.kinds)
-    benchmark = get_benchmark("libero")
+    benchmark = get_benchmark(BENCHMARK)
     suites = benchmark.suites()
     covered = drift_coverage(suites)
     plan = plan_robustness(suites, bases=tuple(args.suite), kinds=kinds, drift_covered=covered)
     if args.episodes is not None and args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1, not {args.episodes}")
-    spec = EvalSpec(benchmark="libero", policy=args.policy, preset=robustness_preset(args.policy, args.preset),
+    spec = EvalSpec(benchmark=BENCHMARK, policy=args.policy, preset=robustness_preset(args.policy, args.preset),
                     suites=plan.runnable, tasks=args.tasks, episodes=args.episodes, seed=args.seed,
                     checkpoint=args.checkpoint, device=args.device, policy_options=dict(args.policy_option))
     print_plan(console, plan, spec, args)
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     published, sources = load_published(robustness_baseline_dirs(), place_suite)
     displays = {s.name: s.display_name for s in suites}
     report = build_robustness([data], plan.roles, displays=displays,
-                              kinds=[(k, KIND_BY_KEY[k].label) for k in plan.kinds], published=published,
+                              kinds=[(k, perturbations().kind_by_key[k].label) for k in plan.kinds], published=published,
                               sources=sources, drift_available=covered is not None)
     out = args.out or Path(f"{default_out_dir([data])}-robustness")
     files = write_robustness(report, out)

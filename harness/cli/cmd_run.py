@@ -12,7 +12,7 @@ from rich.table import Table
 from envs.registry import BENCHMARKS
 from harness.api.errors import UsageError
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
-from harness.cli.console import make_console
+from harness.cli.console import console_say, make_console
 from harness.cli.stores import add_store_option
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
@@ -140,7 +140,7 @@ def evaluate_args(args: argparse.Namespace, spec: EvalSpec, console: Console, ar
         seed=spec.seed, device=spec.device, store=args.store, workers=args.workers, engine=engine,
         rerun_errors=args.rerun_errors, record=args.record, video_dir=args.video_dir, verbose=args.verbose,
         quiet=args.quiet, force_unlock=args.force_unlock, label=args.label, console=console,
-        argv=["wam-eval", *argv],
+        say=console_say(console), argv=["wam-eval", *argv],
     )
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from harness.report.aggregate import RunData
+from harness.report.aggregate import RunData
+from harness.store import DEFAULT_STORE
+from wam_eval._results import resolve_runs
 
-DEFAULT_STORE = Path("results") / "wam-eval.sqlite"
 LATEST = "latest"  # a run name meaning the run of the store(s) updated last
 
 
@@ -31,6 +31,4 @@ def store_paths(args: argparse.Namespace) -> list[Path]:
 
 def load_runs(paths: Sequence[Path], names: Sequence[str]) -> list[RunData]:
     """The named runs (ids, unique prefixes or 'latest'), each from the one store that holds it."""
-    from wam_eval._results import resolve_runs  # wam_eval imports this module for DEFAULT_STORE
-
     return resolve_runs(paths, names)

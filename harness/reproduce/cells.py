@@ -12,10 +12,10 @@ from typing import Any
 
 from envs.base import Benchmark
 from envs.presets import Preset
+from harness.api.report_facts import PaperTable
 from harness.api.types import EpisodeKey
 from harness.report.baselines import BaselineResult, successes_of
 from harness.reproduce import verdict as rule
-from harness.reproduce.tables import PaperTable
 
 AVERAGE = "average"
 VERDICTS_FILE = "verdicts.json"
@@ -54,6 +54,9 @@ class TableVerdicts:
     cells: tuple[CellVerdict, ...]
     narrowed: bool
     rule: str
+    # Why the run's protocol is not the paper row's ("" when it is): the verdicts then compare two
+    # protocols, and say so wherever they are shown.
+    protocol_mismatch: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -73,6 +76,22 @@ RULE = (
     f"not rejected with under {rule.MIN_POWER:.0%} power against a rate {rule.DETECT * 100:.0f} points away -> "
     "too few episodes; else reproduced. The paper's figure inside our Wilson 95% interval is reported beside it."
 )
+
+
+def protocol_mismatch(preset: Preset, paper: BaselineResult, builtin_hashes: Mapping[str, str]) -> str:
+    """One sentence when a run under `preset` is not measured as the paper's row was, else "". As the
+    report's baseline tables do: a built-in preset the row names is compared by content hash (one
+    edited under its old name is another protocol); any other protocol ("as reported by ...") only
+    by name, so such a row never counts as the same protocol as a wam-eval preset."""
+    builtin = builtin_hashes.get(paper.protocol)
+    same = preset.hash == builtin if builtin is not None else preset.name == paper.protocol
+    if same:
+        return ""
+    edited = " (an edited copy of it)" if builtin is not None and preset.name == paper.protocol else ""
+    return (
+        f"protocols differ: this run used {preset.name} #{preset.hash}{edited}, the {paper.method} row was "
+        f"measured under {paper.protocol}; the verdicts compare success across two protocols"
+    )
 
 
 def _part(tasks_run: int, tasks_all: int, episodes_run: int, episodes_all: int) -> tuple[str, bool]:
@@ -95,6 +114,7 @@ def judge_cells(
     paper: BaselineResult,
     *,
     run_id: str,
+    builtin_hashes: Mapping[str, str] | None = None,
 ) -> TableVerdicts:
     """Verdicts for the cells this invocation planned, from the stored rows of those episodes."""
     layout = table.layout
@@ -168,6 +188,7 @@ def judge_cells(
         cells=tuple(cells),
         narrowed=not every_column,
         rule=RULE,
+        protocol_mismatch=protocol_mismatch(preset, paper, builtin_hashes or {}),
     )
 
 

@@ -8,13 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from envs.base import SuiteInfo
-from envs.libero.perturbations import BASE_SUITES, KIND_BY_KEY, LEADERBOARD_KINDS, base_task_for, classify
 from envs.presets import builtin_presets
+from envs.registry import benchmark_class
 from harness.api.errors import UsageError
+from harness.api.perturbations import Perturbations
 from harness.report.robustness import ORIGINAL, SuiteRole
 from policies.registry import policy_entries
 
-DEFAULT_PRESET = "openpi-libero-pro"
+BENCHMARK = "libero"  # the benchmark whose perturbed suites the command runs (LIBERO-PRO's)
+
+
+def perturbations(benchmark: str = BENCHMARK) -> Perturbations:
+    """The perturbed suites the benchmark declares (`Benchmark.perturbations`)."""
+    declared = getattr(benchmark_class(benchmark), "perturbations", None)
+    if not isinstance(declared, Perturbations):
+        raise UsageError(f"benchmark {benchmark!r} declares no perturbed suites; robustness runs need one that does")
+    return declared
 
 
 @dataclass(frozen=True)
@@ -27,26 +36,28 @@ class RobustnessPlan:
 
 
 def parse_kinds(text: str | None) -> tuple[str, ...]:
+    facts = perturbations()
     if not text:
-        return LEADERBOARD_KINDS
+        return facts.leaderboard_kinds
     kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
-    unknown = [k for k in kinds if k not in KIND_BY_KEY or k in ("with", "other")]
+    unknown = [k for k in kinds if k not in facts.choosable_kinds]
     if unknown or not kinds:
-        known = ", ".join(k for k in KIND_BY_KEY if k not in ("with", "other"))
+        known = ", ".join(facts.choosable_kinds)
         raise UsageError(f"unknown perturbation kind(s) {', '.join(unknown) or repr(text)}; choose from: {known}")
     return kinds
 
 
 def robustness_preset(policy: str, preset: str | None) -> str:
     """The user's preset, else the robustness member of the policy's own protocol family
-    (fastwam-libero -> fastwam-libero-pro), else openpi-libero-pro."""
+    (fastwam-libero -> fastwam-libero-pro), else the benchmark's default (openpi-libero-pro)."""
     if preset:
         return preset
+    facts = perturbations()
     entry = policy_entries().get(policy)
-    preferred = entry.preferred_presets.get("libero") if entry else None
+    preferred = entry.preferred_presets.get(facts.benchmark) if entry else None
     if preferred and f"{preferred}-pro" in builtin_presets():
         return f"{preferred}-pro"
-    return DEFAULT_PRESET
+    return facts.default_preset
 
 
 def plan_robustness(
@@ -56,12 +67,13 @@ def plan_robustness(
     kinds: Sequence[str],
     drift_covered: set[str] | None = None,
 ) -> RobustnessPlan:
+    facts = perturbations()
     by_name = {s.name: s for s in suites}
-    bases = tuple(dict.fromkeys(bases)) or BASE_SUITES
-    wrong = [b for b in bases if b not in BASE_SUITES]
+    bases = tuple(dict.fromkeys(bases)) or facts.base_suites
+    wrong = [b for b in bases if b not in facts.base_suites]
     if wrong:
         raise UsageError(
-            f"--suite takes base suites ({', '.join(BASE_SUITES)}), not {', '.join(wrong)}: "
+            f"--suite takes base suites ({', '.join(facts.base_suites)}), not {', '.join(wrong)}: "
             "their perturbations come with them (--kinds chooses which)"
         )
     covered = drift_covered or set()
@@ -83,7 +95,7 @@ def plan_robustness(
                     name,
                     base,
                     kind,
-                    KIND_BY_KEY[kind].label,
+                    facts.kind_by_key[kind].label,
                     task_pairs(suite, info),
                     suite.unavailable if len(suite.problems) >= len(suite.tasks) else "",
                     drift_checked=name in covered,
@@ -100,31 +112,22 @@ def task_pairs(suite: SuiteInfo, base: SuiteInfo) -> dict[str, str] | None:
     """Perturbed task -> base task when every task of the suite is the base suite's task at its index."""
     if len(suite.tasks) != len(base.tasks):
         return None
-    kind = classify(suite.name)
+    facts = perturbations()
+    kind = facts.classify(suite.name)
     names = tuple(t.name for t in base.tasks)
-    pairs = {t.name: base_task_for(kind, t.index, t.name, names) for t in suite.tasks}
+    pairs = {t.name: facts.base_task_for(kind, t.index, t.name, names) for t in suite.tasks}
     return None if any(v is None for v in pairs.values()) else {k: str(v) for k, v in pairs.items()}
 
 
 def place_suite(name: str) -> tuple[str, str] | None:
     """(base suite, kind) of a suite name, for published rows: ORIGINAL for a base suite."""
-    if name in BASE_SUITES:
+    facts = perturbations()
+    if name in facts.base_suites:
         return (name, ORIGINAL)
-    kind = classify(name)
-    return (kind.base, kind.kind) if kind.base and kind.kind in KIND_BY_KEY else None
+    kind = facts.classify(name)
+    return (kind.base, kind.kind) if kind.base and kind.kind in facts.kind_by_key else None
 
 
 def drift_coverage(suites: Sequence[SuiteInfo]) -> set[str] | None:
-    """Suites whose every task has golden states, or None where this install has no drift check."""
-    try:
-        from envs.libero import golden  # the simulator-fidelity check, where installed
-    except ImportError:
-        return None
-    states = golden.shipped_golden_states()
-    if states is None:
-        return None
-    return {
-        s.name
-        for s in suites
-        if s.tasks and all(golden.golden_key(s.name, t.name, "qpos") in states.arrays for t in s.tasks)
-    }
+    """Suites whose every task the benchmark's drift check covers, or None where this install has none."""
+    return perturbations().drift_covered(suites)

@@ -1,4 +1,6 @@
-"""What reproducing each of the paper's tables runs: its benchmark, suites and columns.
+"""What reproducing each of the paper's tables runs: its benchmark, suites and columns, as each
+benchmark declares them (`Benchmark.paper_tables`, harness.api.report_facts.PaperTable), and the
+published row a policy's run is judged against, as its registry entry says (`PolicyEntry.paper_row`).
 
 Every task, setting and episode of the table: the episodes and settings are the protocol preset's,
 and the preset is the one `run` would choose (the policy's published protocol, fastwam-libero or
@@ -8,63 +10,35 @@ fastwam-robotwin for Fast-WAM policies, else the benchmark's official preset).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from envs.libero.catalog import SUITES as LIBERO_SUITES
-from envs.registry import benchmark_class
+from envs.registry import BENCHMARKS, benchmark_class
 from harness.api.errors import UsageError
-from harness.api.report_facts import TableLayout
+from harness.api.report_facts import PaperTable
 from harness.spec import EvalSpec
-from policies.fastwam.request import is_optional_idm
+from policies.registry import published_row
 
 
-@dataclass(frozen=True)
-class PaperTable:
-    name: str  # as the command takes it: table2
-    title: str  # as baseline files name it: "Table 2"
-    benchmark: str
-    suites: tuple[str, ...]
-
-    @property
-    def layout(self) -> TableLayout:
-        layout: TableLayout = benchmark_class(self.benchmark).table_layout  # the paper's table, declared by its benchmark
-        return layout
+def paper_tables() -> dict[str, PaperTable]:
+    """Every table the registered benchmarks can reproduce, by the name the command takes."""
+    found: dict[str, PaperTable] = {}
+    for name in BENCHMARKS:
+        for table in getattr(benchmark_class(name), "paper_tables", ()):
+            found.setdefault(table.name, table)
+    return found
 
 
-TABLES: dict[str, PaperTable] = {
-    "table2": PaperTable("table2", "Table 2", "libero", tuple(s.name for s in LIBERO_SUITES if s.in_paper)),
-    "table1": PaperTable("table1", "Table 1", "robotwin", ("robotwin2",)),
-}
-
-# The paper's row each built-in policy is judged against (`--against` names another).
-PAPER_METHODS: Mapping[str, str] = {
-    "fastwam": "Fast-WAM",
-    "fastwam-joint": "Fast-WAM-Joint",
-    "fastwam-idm": "Fast-WAM-IDM",
-    "fastwam-novideo": "Fast-WAM w.o. video co-train",
-}
-DEFAULT_METHOD = "Fast-WAM"  # the paper's own method, for policies the paper has no row for
-# The Optional IDM release is not in the paper: its figures are the official README's, per mode.
-OPTIONAL_IDM_METHODS: Mapping[str, str] = {
-    "idm": "Fast-WAM Optional IDM, idm mode (README)",
-    "first_frame": "Fast-WAM Optional IDM, first_frame mode (README)",
-}
-
-
-def paper_method(spec: EvalSpec) -> str:
-    """The published row a run of this spec is judged against by default."""
-    mode = spec.policy_options.get("action_infer_mode")
-    optional = spec.checkpoint is not None and is_optional_idm(spec.checkpoint)
-    if spec.policy == "fastwam-idm" and (optional or mode):
-        return OPTIONAL_IDM_METHODS.get(mode or "idm", DEFAULT_METHOD)
-    return PAPER_METHODS.get(spec.policy, DEFAULT_METHOD)
+def paper_method(spec: EvalSpec) -> str | None:
+    """The published row of the policy a run of this spec evaluates; None for a policy with no row (a
+    baseline, a user's model): it must be told which row to be judged against."""
+    return published_row(spec.policy, spec.checkpoint, spec.policy_options)
 
 
 def get_table(name: str) -> PaperTable:
+    tables = paper_tables()
     try:
-        return TABLES[name]
+        return tables[name]
     except KeyError:
-        raise UsageError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}") from None
+        raise UsageError(f"unknown table {name!r}; known: {', '.join(sorted(tables))}") from None
 
 
 def table_spec(
