@@ -1,7 +1,7 @@
 """`wam-eval fetch NAME`: the files a named model needs, from the Hugging Face hub.
 
 The only module of wam-eval that downloads (a test checks it); runs read the cache through
-harness/hub_cache.py and never touch the network. Downloads go through huggingface_hub (resumable,
+harness/api/hub_cache.py and never touch the network. Downloads go through huggingface_hub (resumable,
 its progress bar) into the standard cache, or under `--local-dir`. Before downloading, the plan (each
 file, its size from the hub's metadata, the total) is printed; after, the sha256 of each file is
 written beside it (`<file>.sha256`) and printed, and the run command that uses them.

@@ -16,9 +16,11 @@ SOURCES = ("pyproject.toml", "README.md", "harness", "envs", "policies", "wam_ev
 PROBE = """
 import json, harness.report.baselines as b
 from harness.reporting import load_baselines
+from harness.report.robustness_baselines import robustness_baseline_dirs
 base = load_baselines(b.baseline_dirs())
 print(json.dumps({"module": b.__file__, "shipped": str(b.shipped_baseline_dir()),
-                  "methods": sorted({r.method for r in base.results}), "files": [str(f) for f in base.files]}))
+                  "methods": sorted({r.method for r in base.results}), "files": [str(f) for f in base.files],
+                  "robustness": [sorted(str(f) for f in d.glob("*.toml")) for d in robustness_baseline_dirs()]}))
 """
 
 
@@ -72,3 +74,5 @@ def test_wheel_install_ships_the_baselines(tmp_path):
         str(prefix / "share/wam-eval/baselines/fastwam-readme.toml"),
         str(user / "results/baselines/lab.toml"),
     ]
+    # The robustness baselines sit one folder down; a glob of results/baselines/*.toml alone misses them.
+    assert found["robustness"] == [[str(prefix / "share/wam-eval/baselines/robustness/libero-pro.toml")]]
