@@ -222,8 +222,10 @@ def code_version() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    # benchmarks/out is left out: its history files are tracked and every run appends to them, so
+    # they would mark every run after the first as not the commit's own.
     return {"commit": git("rev-parse", "HEAD") or "unknown",
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/out"))}
 
 
 def write_figures(name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:

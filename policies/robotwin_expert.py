@@ -1,21 +1,22 @@
 """`robotwin-expert`: an oracle that replays RoboTwin's scripted expert through the harness's actions.
 
-For each episode it runs the task's own expert (`play_once`) on the episode's simulator seed, in a
-scene of its own in this process, and records the joint trajectory the expert executed, sampled as
-RoboTwin's data collection samples it (envs.robotwin.env.TaskFactory.expert_trajectory). It then
+For each episode the RoboTwin env runs the task's own expert (`play_once`) on the episode's simulator
+seed, in a scene of its own, and hands this oracle the joint trajectory the expert executed, sampled as
+RoboTwin's data collection samples it, as privileged data (Observation.extras["privileged"], which the
+env fills only for a privileged policy: envs/robotwin/env.py, expose_privileged_state). The oracle
 returns that trajectory, chunk by chunk, as the 14-D (16-D on the stand-in) joint-position actions
 every policy returns, and holds the last pose once it is done. What it measures is the harness's
 action path and success check, end to end: a drop below its measured rate (benchmarks/README.md)
 means one of them changed.
 
-It is privileged (PolicyInfo.privileged): it reads the simulator seed from the observation's extras
-and plans in the simulator, which no learned policy can. Its success rate is not comparable with a
-learned policy's, and runs and reports mark it ORACLE.
+It is privileged (PolicyInfo.privileged): it acts on a plan made in the simulator, which no learned
+policy can. Its success rate is not comparable with a learned policy's, and runs and reports mark it
+ORACLE. Like the libero-oracle, it reads the simulator only through the observation: the policy
+layer never imports a benchmark's package.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +26,6 @@ from harness.api.types import ActionChunk, EpisodeKey, Observation
 from policies.base import PolicyContext, PolicyInfo
 
 NAME = "robotwin-expert"
-SEED_EXTRA = "sim_seed"  # the RoboTwin env puts the episode's simulator seed in Observation.extras
 DEFAULT_HORIZON = 16  # actions per chunk when the preset fixes none; the replay needs no feedback
 
 
@@ -33,13 +33,9 @@ class RoboTwinExpertPolicy:
     def __init__(self, ctx: PolicyContext):
         if ctx.benchmark != "robotwin":
             raise UsageError(f"policy {NAME} replays RoboTwin's scripted expert; it cannot run on {ctx.benchmark}")
-        if ctx.preset is None:
-            raise UsageError(f"policy {NAME} plans with the run's preset, and none was given to it")
         if ctx.options:
             raise UsageError(f"policy {NAME} takes no options (got {', '.join(sorted(ctx.options))})")
-        self._preset = ctx.preset
         self._horizon = int(ctx.action_horizon or DEFAULT_HORIZON)
-        self._factory = None  # built at the first episode: SAPIEN only where episodes run
         self._plans: dict[str, tuple[np.ndarray, int]] = {}  # episode id -> (trajectory, next row)
         self._info = PolicyInfo(
             name=NAME,
@@ -73,24 +69,17 @@ class RoboTwinExpertPolicy:
         return ActionChunk(trajectory[index], info=info)
 
     def _plan(self, obs: Observation) -> tuple[np.ndarray, dict]:
-        from envs.robotwin.env import TaskFactory  # SAPIEN and RoboTwin load only when an episode runs
-
-        if SEED_EXTRA not in obs.extras:
+        privileged = obs.extras.get("privileged") or {}
+        if "expert_plan" not in privileged:
             raise UsageError(
-                f"policy {NAME} needs the episode's simulator seed (Observation.extras[{SEED_EXTRA!r}]), "
+                f"policy {NAME} needs the scripted expert's plan (Observation.extras['privileged']), "
                 "which only the RoboTwin env provides"
             )
-        key = EpisodeKey.from_id(obs.episode_id)
-        if self._factory is None:
-            self._factory = TaskFactory(self._preset)
-        t0 = time.perf_counter()
-        # The planner (RRT) is not seeded: planned again, the expert may fail a seed it solved when the
-        # seed was validated. What it executed is replayed all the same (and then most likely fails).
-        _, trajectory = self._factory.expert_trajectory(key.task, key.setting, int(obs.extras[SEED_EXTRA]))
+        trajectory = np.asarray(privileged["expert_plan"], dtype=np.float64)
         if len(trajectory) == 0:  # the expert moved nothing: hold the pose the episode starts in
             trajectory = np.asarray(obs.state, dtype=np.float64)[None, :]
         # Stored with the episode's first call (rollout keeps a chunk's *_ms facts).
-        return trajectory, {"expert_plan_ms": (time.perf_counter() - t0) * 1000.0}
+        return trajectory, {"expert_plan_ms": float(privileged.get("expert_plan_ms", 0.0))}
 
 
 def make_robotwin_expert(ctx: PolicyContext) -> RoboTwinExpertPolicy:

@@ -37,8 +37,6 @@ REPRODUCE_MAY_USE = ("envs.registry", "envs.base", "envs.presets", "policies.reg
 EXCEPTIONS: set[tuple[str, str]] = {
     # A type annotation only (PolicyContext.preset, under TYPE_CHECKING): the Preset record lives in envs/.
     ("policies.base", "envs.presets"),
-    # An oracle, not a learned policy: it replays the scripted expert's plan, which only RoboTwin's env makes.
-    ("policies.robotwin_expert", "envs.robotwin.env"),
 }
 
 

@@ -230,6 +230,8 @@ class RoboTwinEnv:
         self._resets = 0
         self._max_steps = preset.max_steps_for(task.suite, task.name)
         self._action_dim = self._params.action_dim
+        self._privileged = False  # set by expose_privileged_state, for an oracle policy only
+        self._expert_plan: dict[str, Any] | None = None  # the episode's privileged data, when exposed
 
     # -- observation ---------------------------------------------------------------------------
     def _camera(self, name: str):
@@ -260,11 +262,29 @@ class RoboTwinEnv:
             instruction=self._obj.get_instruction() or "",
             episode_id=self._episode_id,
             step=self._step,
-            # The episode's simulator seed: what an oracle that plans in the simulator (robotwin-expert)
-            # plans on. A learned policy has no use for it.
+            # The episode's simulator seed (a learned policy has no use for it) and, for an oracle only
+            # (expose_privileged_state), the scripted expert's plan for this episode.
             extras={"sim_seed": self._seed},
         )
+        if self._expert_plan is not None:
+            obs.extras["privileged"] = self._expert_plan
         return obs, render_ms
+
+    # -- privileged state, for oracle policies ---------------------------------------------------
+    def expose_privileged_state(self) -> None:
+        """From now on every observation's extras carry, under "privileged", the joint trajectory
+        RoboTwin's scripted expert executes on the episode's seed ("expert_plan", rows of joint-position
+        actions, TaskFactory.expert_trajectory, planned in a scene of its own at reset) and how long
+        planning took ("expert_plan_ms"). Only for oracle policies (PolicyInfo.privileged: the
+        robotwin-expert); a learned policy never gets it."""
+        self._privileged = True
+
+    def _plan_expert(self, task: str, setting: str, seed: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        # The planner (RRT) is not seeded: planned again, the expert may fail a seed it solved when the
+        # seed was validated. What it executed is the plan all the same (and then most likely fails).
+        _, trajectory = self._factory.expert_trajectory(task, setting, seed)
+        return {"expert_plan": trajectory, "expert_plan_ms": (time.perf_counter() - t0) * 1000.0}
 
     # -- Env protocol --------------------------------------------------------------------------
     def reset(self, key: EpisodeKey, *, render: bool, params: Mapping[str, Any] | None = None) -> ResetOutcome:
@@ -294,6 +314,7 @@ class RoboTwinEnv:
         self._episode_id = key.id
         self._seed = seed
         self._step = 0
+        self._expert_plan = self._plan_expert(self.task.name, key.setting, seed) if self._privileged else None
         obs, render_ms = self._observe(render)
         total = (time.perf_counter() - t0) * 1000.0
         extra = {

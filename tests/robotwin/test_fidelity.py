@@ -219,9 +219,30 @@ def test_the_robotwin_expert_is_an_oracle_that_reads_no_frame_and_refuses_what_i
                                                         action_horizon=32, preset=fastwam)).info().horizon == 32
     for bad, message in (
         (PolicyContext(benchmark="libero", action_dim=7, noop_action=(0.0,) * 7, preset=preset), "cannot run on libero"),
-        (PolicyContext(benchmark="robotwin", action_dim=16, noop_action=(0.0,) * 16), "none was given to it"),
         (PolicyContext(benchmark="robotwin", action_dim=16, noop_action=(0.0,) * 16, preset=preset,
                        options={"horizon": "8"}), r"takes no options \(got horizon\)"),
     ):
         with pytest.raises(UsageError, match=message):
             make_policy("robotwin-expert", bad)
+
+
+def test_the_robotwin_expert_replays_the_plan_the_env_hands_it_as_privileged_data():
+    # The plan comes through the observation (the env plans it at reset for a privileged policy), so the
+    # policy imports no benchmark code; without it the oracle refuses in one line.
+    import numpy as np
+
+    from harness.api.types import Observation
+
+    policy = make_policy("robotwin-expert", PolicyContext(benchmark="robotwin", action_dim=2, noop_action=(0.0, 0.0),
+                                                          action_horizon=2))
+    plan = np.arange(6, dtype=np.float64).reshape(3, 2)
+    obs = Observation(images={}, state=np.zeros(2, np.float32), instruction="", episode_id="e", step=0,
+                      extras={"sim_seed": 7, "privileged": {"expert_plan": plan, "expert_plan_ms": 12.5}})
+    (first,) = policy.infer([obs])
+    assert first.actions.tolist() == [[0, 1], [2, 3]] and first.info == {"expert_plan_ms": 12.5}
+    (second,) = policy.infer([obs])
+    assert second.actions.tolist() == [[4, 5], [4, 5]] and second.info == {}  # the last pose held
+    bare = Observation(images={}, state=np.zeros(2, np.float32), instruction="", episode_id="f", step=0,
+                       extras={"sim_seed": 7})
+    with pytest.raises(UsageError, match=r"needs the scripted expert's plan \(Observation.extras\['privileged'\]\)"):
+        policy.infer([bare])
