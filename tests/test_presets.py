@@ -221,16 +221,22 @@ def test_a_bad_preset_is_one_line_naming_the_field(tmp_path, short_preset, case,
     assert "\n" not in str(caught.value) and str(bad) in str(caught.value)
 
 
-def test_a_bad_preset_is_refused_by_run_before_the_store_exists(tmp_path, short_preset, capsys):
+@pytest.mark.parametrize("edit, message", [
+    (("replan_steps = 4", "replan_steps = 0"), "replan_steps = 0: must be an integer >= 1"),
+    # The schema alone refuses it: LIBERO's check_available no longer repeats the check.
+    (("rotate_180 = true", 'rotate_180 = true\n[params]\ninstruction = "file"'),
+     "params.instruction = 'file': must be task or bddl"),
+])
+def test_a_bad_preset_is_refused_by_run_before_the_store_exists(tmp_path, short_preset, capsys, edit, message):
     from harness.cli import main
 
     bad = tmp_path / "bad.toml"
-    bad.write_text(_edit(short_preset.read_text(), "replan_steps = 4", "replan_steps = 0"))
+    bad.write_text(_edit(short_preset.read_text(), *edit))
     store = tmp_path / "store.sqlite"
     code = main(["run", "--policy", "noop", "--preset", str(bad), "--workers", "0", "--suite", "libero_goal",
                  "--tasks", "0", "--episodes", "1", "--store", str(store)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "replan_steps = 0: must be an integer >= 1" in err[0]
+    assert code == 2 and len(err) == 1 and message in err[0]
     assert not store.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", short_preset.name]
 
 

@@ -13,13 +13,8 @@ from envs.libero.perturbations import PERTURBATIONS
 from envs.libero.preset_rules import ACTION_DIM, RULES
 from envs.presets import Preset
 from envs.versions import package_versions
-from harness.api.errors import MissingDependencyError, UsageError
+from harness.api.errors import MissingDependencyError
 from harness.api.types import TaskInfo
-
-# Where the policy's instruction comes from (preset params.instruction): the task as wam-eval lists it
-# (the language of its file name, as openpi and Fast-WAM prompt; a perturbed suite's own words where it
-# rewords the instruction) or the BDDL file's (:language ...), as LIBERO-PRO's own runner prompts.
-INSTRUCTION_SOURCES = ("task", "bddl")
 
 
 class LiberoBenchmark:
@@ -48,12 +43,7 @@ class LiberoBenchmark:
         return np.array([0.0] * 6 + [-1.0])
 
     def check_available(self, preset: Preset) -> None:
-        source = preset.params.get("instruction", "task")
-        if source not in INSTRUCTION_SOURCES:
-            raise UsageError(
-                f"preset {preset.name}: params.instruction must be one of {', '.join(INSTRUCTION_SOURCES)}, "
-                f"not {source!r}"
-            )
+        # params.instruction needs no check here: LiberoParams (preset_rules.py) admits task or bddl only.
         quiet_robosuite_import_warnings()
         try:
             import libero.libero  # noqa: F401
