@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from harness.api.types import DriftVerdict, EndReason, EpisodeResult, PrepItem, PrepResult
 
@@ -166,3 +168,16 @@ class PrepProgress:
         self.console.print(f"[red]preparing {escape(item.label or item.key)} failed: {escape(reason)}[/]", highlight=False,
                            soft_wrap=True)
         self._progress.update(self._task, advance=1)
+
+
+_LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "red"}
+
+
+def console_say(console: Console) -> Callable[[str, str], None]:
+    """The Ray executor's `say` callback on a console: its lines are plain text (they quote worker
+    and policy errors, whose brackets must not be read as markup), coloured by level, never wrapped."""
+
+    def say(text: str, level: str) -> None:
+        console.print(Text(text, style=_LEVEL_STYLES.get(level, "")), soft_wrap=True)
+
+    return say

@@ -56,3 +56,15 @@ def test_a_policy_object_runs_in_process_and_needs_a_label_without_a_digest(shor
     assert comparison.a.run_id == first.run_id and comparison.comparisons
     written = wam_eval.report([first.run_id, second.run_id], store=store, out=tmp_path / "report")
     assert written.files.html.is_file() and first.run_id in written.files.markdown.read_text()
+
+
+def test_with_a_console_and_no_say_the_ray_engines_lines_go_to_the_console(short_preset, tmp_path, shared_ray, capfd):
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    wam_eval.evaluate("noop", suites=["libero_object"], tasks="0", episodes=1, preset=str(short_preset),
+                      store=tmp_path / "s.sqlite", workers=1, console=Console(file=out, width=200))
+    assert "engine local Ray: 1 worker(s)" in out.getvalue()
+    assert "engine local Ray" not in capfd.readouterr().err

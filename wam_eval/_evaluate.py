@@ -75,8 +75,8 @@ def evaluate(
     be the same run.
 
     `console` shows the plan and the progress bar; `say(text, level)` receives the Ray engine's own
-    lines (cluster start, worker failures; level "info", "warning" or "error"), printed plainly on
-    stderr when None."""
+    lines (cluster start, worker failures; level "info", "warning" or "error"); when None they go to
+    `console`, or plainly to stderr without one."""
     if workers is not None and workers < 0:
         raise UsageError(f"workers must be 0 (in-process) or more, not {workers}")
     if episodes is not None and episodes < 1:
@@ -111,9 +111,12 @@ def evaluate(
     if factory is not None:
         run_options.executor_factory = factory
     elif workers != 0:
+        from harness.progress import console_say
         from harness.ray_engine import ray_executor_factory
         from harness.ray_engine.options import RayEngineOptions
 
+        if say is None and console is not None:
+            say = console_say(console)
         run_options.executor_factory = ray_executor_factory(engine or RayEngineOptions(workers=workers), say=say)
         run_options.policy_on_cluster = bool(engine and engine.address)
     outcome = run_evaluation(spec, run_options, console=console, argv=argv or ("wam_eval.evaluate",))

@@ -12,8 +12,9 @@ from rich.table import Table
 from envs.registry import BENCHMARKS
 from harness.api.errors import UsageError
 from harness.cli.args import POLICY_OPTION_HELP, csv_list, key_value
-from harness.cli.console import console_say, make_console
+from harness.cli.console import make_console
 from harness.cli.stores import add_store_option
+from harness.progress import console_say
 from harness.ray_engine.options import PolicyPlacement, RayEngineOptions
 from harness.recording import RECORD_MODES
 from harness.spec import EvalSpec

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
 
 from rich.console import Console
-from rich.text import Text
 
 # Piped into a log (tox, CI, `| tee`) there is no terminal to size tables by: they are laid out for 80
 # columns (cells wrap; nothing is cut), while lines of text are never wrapped, so that a path or a run
@@ -21,15 +19,3 @@ def make_console(*, stderr: bool = False) -> Console:
     # COLUMNS set by the user still sizes tables, as it does for every other tool.
     width = None if tty or os.environ.get("COLUMNS", "").isdigit() else LOG_WIDTH
     return Console(highlight=False, stderr=stderr, width=width, soft_wrap=not tty)
-
-_LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "red"}
-
-
-def console_say(console: Console) -> Callable[[str, str], None]:
-    """The Ray executor's `say` callback on a console: its lines are plain text (they quote worker
-    and policy errors, whose brackets must not be read as markup), coloured by level, never wrapped."""
-
-    def say(text: str, level: str) -> None:
-        console.print(Text(text, style=_LEVEL_STYLES.get(level, "")), soft_wrap=True)
-
-    return say
