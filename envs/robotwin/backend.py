@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from envs.probe import ProbeResult, probe
+from envs.versions import installed_version
 from harness.api.errors import MissingDependencyError
 
 RUNTIME_DIST = "rlinf-robotwin-runtime"
@@ -180,22 +181,13 @@ def locate_backend(environ: Mapping[str, str] | None = None,
             f"the installed `{RUNTIME_MODULE}` package at {pkg} is not {RUNTIME_DIST}; install it with: {INSTALL_HINT}"
         )
     _check_simulator(find_spec, RUNTIME_DIST, INSTALL_HINT)
-    return Backend("runtime", pkg, _dist_version(RUNTIME_DIST), "robotwin.envs")
+    return Backend("runtime", pkg, installed_version(RUNTIME_DIST), "robotwin.envs")
 
 
 def _check_simulator(find_spec: Callable[[str], Any], needed_by: str, hint: str) -> None:
     for module, dist in SIMULATOR_DISTS:
         if find_spec(module) is None:
             raise MissingDependencyError(f"{dist} (needed by {needed_by}) is not installed; install it with: {hint}")
-
-
-def _dist_version(dist: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _checkout_version(root: Path) -> str:

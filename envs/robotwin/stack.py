@@ -14,42 +14,22 @@ import json
 import re
 import shutil
 import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from envs.versions import NOT_INSTALLED, installed_version
+from harness.api.version import git_commit
 
 # cuRobo's distribution has been published under these names (NVIDIA's setup.py: nvidia_curobo).
 CUROBO_DISTS = ("nvidia-curobo", "nvidia_curobo", "curobo")
 ASSET_MANIFEST = ".robotwin-assets.json"  # written by the runtime's robotwin-download-assets
 HUB_METADATA = Path(".cache") / "huggingface" / "download"  # huggingface_hub's local_dir bookkeeping
-NOT_INSTALLED = "not installed"
-
-
-def dist_version(names: tuple[str, ...]) -> str:
-    for name in names:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return NOT_INSTALLED
-
-
-def git_commit(path: Path, length: int = 7) -> str | None:
-    """The commit checked out at `path` (or a directory above it), abbreviated; None if not a git tree."""
-    if shutil.which("git") is None:
-        return None
-    try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    sha = out.stdout.strip()
-    return sha[:length] if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
 
 
 def curobo_build(find_spec: Callable[[str], Any] = importlib.util.find_spec) -> tuple[str, str]:
     """(version, commit) of the installed cuRobo. cuRobo is installed from a git clone (NVIDIA publishes
     no wheel); its version carries the commit as `+g<sha>` when built from one, else the clone says."""
-    version = dist_version(CUROBO_DISTS)
+    version = installed_version(*CUROBO_DISTS)
     spec = find_spec("curobo")
     if version == NOT_INSTALLED and spec is None:
         return NOT_INSTALLED, NOT_INSTALLED
@@ -57,7 +37,9 @@ def curobo_build(find_spec: Callable[[str], Any] = importlib.util.find_spec) -> 
     if found:
         return version, found.group(1)[:7]
     origin = getattr(spec, "origin", None) if spec is not None else None
-    commit = git_commit(Path(origin).parent) if origin else None
+    # The clone holding the package (a checkout's .git sits some folders above curobo/__init__.py).
+    clone = next((d for d in Path(origin).parents if (d / ".git").exists()), None) if origin else None
+    commit = git_commit(clone, length=7, mark_dirty=False) if clone else None
     return (version if version != NOT_INSTALLED else "unknown"), commit or "unknown"
 
 

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from envs.versions import installed_version
 from harness.api.errors import MissingDependencyError
 
 EMBODIMENT = "franka-panda"
@@ -147,7 +148,7 @@ def build(root: Path, params: Mapping[str, Any], *, panda_dir: Path | None = Non
         marker = {
             "fingerprint": fingerprint(params),
             "panda_source": str(panda),
-            "mani_skill": _version("mani-skill"),
+            "mani_skill": installed_version("mani-skill"),
             "made_by": "wam-eval envs/robotwin/standin.py",
         }
         (staging / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
@@ -162,15 +163,6 @@ def build(root: Path, params: Mapping[str, Any], *, panda_dir: Path | None = Non
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return root
-
-
-def _version(dist: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def check(root: Path, params: Mapping[str, Any]) -> None:

@@ -82,7 +82,7 @@ def test_the_seed_verdicts_digest_follows_sapien_and_the_planner_build():
 
 def test_curobo_build_reads_version_and_commit_without_importing_it(tmp_path, monkeypatch):
     assert stack.curobo_build(lambda name: None) == ("not installed", "not installed")
-    monkeypatch.setattr(stack, "dist_version", lambda names: "0.7.8.post1.dev5+g6e4cf2a1")
+    monkeypatch.setattr(stack, "installed_version", lambda *names: "0.7.8.post1.dev5+g6e4cf2a1")
     assert stack.curobo_build(lambda name: None) == ("0.7.8.post1.dev5+g6e4cf2a1", "6e4cf2a")
     # Installed from a clone without the commit in its version: the clone says.
     clone = tmp_path / "curobo"
@@ -92,7 +92,7 @@ def test_curobo_build_reads_version_and_commit_without_importing_it(tmp_path, mo
     subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
                     "--allow-empty", "-m", "x"], check=True)
     sha = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    monkeypatch.setattr(stack, "dist_version", lambda names: "0.7.8")
+    monkeypatch.setattr(stack, "installed_version", lambda *names: "0.7.8")
     spec = SimpleNamespace(origin=str(clone / "src" / "curobo" / "__init__.py"))
     assert stack.curobo_build(lambda name: spec) == ("0.7.8", sha[:7])
 
