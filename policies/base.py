@@ -8,13 +8,10 @@ process can serve many simulator workers. Stateful policies key their state by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from harness.api.types import ActionChunk, EpisodeKey, Observation
+from harness.api.types import ActionChunk, EpisodeKey, Observation, PresetRef
 from policies.transforms import TransformSpec
-
-if TYPE_CHECKING:
-    from envs.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -65,9 +62,9 @@ class PolicyContext:
     checkpoint: str | None = None
     device: str = "cpu"
     options: Mapping[str, str] = field(default_factory=dict)
-    # The protocol preset of the run (None where a policy is built without one). Learned policies
-    # need only the fields above; an oracle that plans in the simulator (robotwin-expert) needs it all.
-    preset: "Preset | None" = None
+    # The protocol preset of the run (None where a policy is built without one): which protocol it
+    # serves. What the policy must adapt to is in the fields above.
+    preset: PresetRef | None = None
 
 
 @runtime_checkable

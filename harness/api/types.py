@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
@@ -377,3 +377,15 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+class PresetRef(Protocol):
+    """What a policy is told of the run's protocol preset: its name and content hash (envs.presets.Preset
+    provides them). A policy adapts to the preset through PolicyContext's own fields; these two are
+    for recording and logging which protocol it served."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def hash(self) -> str: ...
